@@ -1,0 +1,66 @@
+"""What every benchmark returns, and how the harness times things.
+
+Benchmarks run beside a reference in the same process run and report a ratio, because these
+machines are shared and noisy: an absolute time means little, a ratio measured side by side does.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured comparison: ours against a reference, as a ratio (higher is better for us)."""
+
+    name: str
+    ours: float
+    reference: float | None
+    unit: str
+    reference_name: str = ""
+    goal: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.reference is None or self.reference == 0:
+            return None
+        return self.ours / self.reference
+
+    def line(self) -> str:
+        ratio = self.ratio
+        parts = [f"{self.name:<44} ours {self.ours:>12,.1f} {self.unit}"]
+        if self.reference is not None:
+            parts.append(f"{self.reference_name or 'ref'} {self.reference:>12,.1f}")
+            parts.append(f"ratio {ratio:.2f}x" if ratio is not None else "ratio n/a")
+        if self.goal is not None:
+            verdict = "ok" if (ratio if ratio is not None else self.ours) >= self.goal else "BELOW GOAL"
+            parts.append(f"goal >= {self.goal:g} {verdict}")
+        if self.note:
+            parts.append(self.note)
+        return "  ".join(parts)
+
+
+def rate(fn: Callable[[], object], *, seconds: float = 0.5, repeats: int = 5) -> float:
+    """Calls per second of ``fn``: the median over ``repeats`` windows of about ``seconds`` each."""
+    # Calibrate a batch so one window is not dominated by timer calls.
+    batch = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt >= seconds / 10 or batch >= 1 << 24:
+            break
+        batch *= 2
+    per_window = max(1, int(batch * (seconds / max(dt, 1e-9))))
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(per_window):
+            fn()
+        rates.append(per_window / (time.perf_counter() - t0))
+    return statistics.median(rates)

@@ -1,0 +1,5 @@
+"""``python -m updown``."""
+
+from updown.cli import main
+
+main()

@@ -1,0 +1,32 @@
+"""``updown init``: a commented ``updown.toml`` with fresh secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from updown import settings as settings_mod
+from updown.cli.common import common_options
+from updown.core import secrets
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@common_options
+def init(force: bool, data_dir: str | None, config: str | None) -> None:
+    """Write a commented updown.toml with freshly generated secrets."""
+    path = Path(config or settings_mod.DEFAULT_CONFIG_NAME)
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists already (use --force to overwrite)")
+    text = settings_mod.template(
+        {
+            ("s3", "access_key_id"): secrets.new_access_key_id(),
+            ("s3", "secret_access_key"): secrets.new_secret_access_key(),
+        }
+    )
+    secrets.write_private_file(path.absolute(), text.encode())
+    click.echo(f"wrote {path} (mode 0600)")
+
+
+commands = (init,)

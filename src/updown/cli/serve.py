@@ -1,0 +1,55 @@
+"""``updown serve`` and ``updown migrate``: run the service; bring the schema up to date."""
+
+from __future__ import annotations
+
+import click
+
+from updown import runtime as runtime_mod
+from updown import settings as settings_mod
+from updown.cli.common import common_options, load_settings
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@common_options
+def serve(host: str | None, port: int | None, workers: int | None, data_dir: str | None, config: str | None) -> None:
+    """Run the API, the data plane, the CDN endpoint and the UI."""
+    server = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    settings = load_settings(data_dir, config, {"server": server})
+    # Migrate and create secrets once, in this process, before any worker starts.
+    rt = runtime_mod.build(settings)
+    rt.database.migrate()
+    rt.close()
+    settings_mod.pin_for_workers(settings)
+    for key, value in server.items():
+        settings_mod.pin_override("server", key, value)
+
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    click.echo(f"updown serving on {settings.public_url} (data: {settings.data_dir})", err=True)
+    Granian(
+        "updown.web.asgi:factory",
+        factory=True,
+        address=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
+        interface=Interfaces.ASGI,
+        log_access=False,
+    ).serve()
+
+
+@click.command()
+@common_options
+def migrate(data_dir: str | None, config: str | None) -> None:
+    """Apply database migrations."""
+    settings = load_settings(data_dir, config)
+    rt = runtime_mod.build(settings)
+    rt.database.migrate()
+    rt.close()
+    click.echo("database is up to date")
+
+
+commands = (serve, migrate)

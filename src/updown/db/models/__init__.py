@@ -1,0 +1,10 @@
+"""All tables. Importing this package registers every model on ``Base.metadata``.
+
+Each module owns the tables of one noun; add new modules to the import list below.
+"""
+
+from __future__ import annotations
+
+from updown.db.base import Base
+
+__all__ = ["Base"]

@@ -1,0 +1,278 @@
+"""The one error vocabulary of updown: every API ``code`` is a class here.
+
+    UpdownError                      base; never shown to a client as is
+    ├── ConfigError                  settings refused at load (not an HTTP error; the CLI prints it)
+    ├── PolicyError                  a malformed policy document, with the JSON path of the fault
+    ├── ClientError (4xx)            the caller can fix the request
+    │   ├── InvalidRequest (400)     malformed JSON, missing or mistyped fields
+    │   │   ├── InvalidKey           a storage key or name that fails validation
+    │   │   ├── InvalidContentType   a content type that is not allowed here
+    │   │   ├── InvalidPassword      the password policy refuses the new password
+    │   │   ├── InvalidArgument      S3 data plane: a bad argument (S3's own code)
+    │   │   └── AuthorizationQueryParametersError  S3: malformed presigned query fields
+    │   ├── CodeMismatch (400)       a confirmation or reset code is wrong
+    │   ├── ExpiredCode (400)        a confirmation or reset code is too old or used up
+    │   ├── NotAuthorized (401)      no, bad, expired or revoked credentials; wrong password
+    │   ├── UserNotConfirmed (403)   sign-in before the email is confirmed
+    │   ├── AccessDenied (403)       the policy engine said Deny (never tells whether a thing exists)
+    │   ├── SignatureDoesNotMatch (403)  SigV4 signature wrong for this request
+    │   ├── InvalidAccessKeyId (403)  S3: the SigV4 access key id (or its session token) is unknown
+    │   ├── RequestExpired (403)     a presigned URL past its lifetime
+    │   ├── NotFound (404)           no such route or record
+    │   │   └── NoSuchKey            no such object
+    │   ├── MethodNotAllowed (405)
+    │   ├── Conflict (409)           the thing exists already (e.g. UsernameExists)
+    │   │   └── UsernameExists
+    │   ├── PreconditionFailed (412)
+    │   ├── EntityTooLarge (413)     a body over the configured maximum
+    │   ├── RequestHeaderFieldsTooLarge (431)
+    │   └── TooManyRequests (429)    rate limited; ``retry_after`` seconds
+    └── ServerError (5xx)            our fault; the detail is logged, never sent
+        └── ServiceUnavailable (503) a dependency (database, storage) is unreachable
+
+Each class carries ``status``, ``code`` and ``title``; an instance carries a one-line ``detail``
+that is safe to show (no paths, no stack traces, no secrets).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class UpdownError(Exception):
+    """Base of every error updown raises on purpose."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "InternalError"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+
+class ConfigError(UpdownError):
+    """A setting is unknown, missing or has a bad value. Raised at load, before anything starts."""
+
+    code = "ConfigError"
+    title = "Invalid configuration"
+
+
+class PolicyError(UpdownError):
+    """A policy document is malformed; ``detail`` names the JSON path of the fault."""
+
+    code = "MalformedPolicy"
+    title = "Malformed policy"
+
+
+class ClientError(UpdownError):
+    """The request cannot be served as sent; the caller can fix it."""
+
+    status = 400
+    code = "BadRequest"
+    title = "Bad request"
+
+
+class InvalidRequest(ClientError):
+    """Malformed JSON, a missing or mistyped field, a value out of range."""
+
+    code = "InvalidRequest"
+    title = "Invalid request"
+
+
+class InvalidKey(InvalidRequest):
+    """A storage key or name fails validation (``..``, control characters, too long, ...)."""
+
+    code = "InvalidKey"
+    title = "Invalid key"
+
+
+class InvalidContentType(InvalidRequest):
+    """A content type that is not allowed for this upload."""
+
+    code = "InvalidContentType"
+    title = "Invalid content type"
+
+
+class InvalidPassword(InvalidRequest):
+    """The password policy refuses the password."""
+
+    code = "InvalidPassword"
+    title = "Password does not meet the policy"
+
+
+class InvalidArgument(InvalidRequest):
+    """S3 data plane: an argument is invalid (S3's ``InvalidArgument``)."""
+
+    code = "InvalidArgument"
+    title = "Invalid argument"
+
+
+class AuthorizationQueryParametersError(InvalidRequest):
+    """S3 data plane: the presigned query parameters are missing or malformed."""
+
+    code = "AuthorizationQueryParametersError"
+    title = "Malformed authorization query parameters"
+
+
+class CodeMismatch(ClientError):
+    """A confirmation or reset code does not match."""
+
+    code = "CodeMismatch"
+    title = "Invalid verification code"
+
+
+class ExpiredCode(ClientError):
+    """A confirmation or reset code expired, was used, or ran out of tries."""
+
+    code = "ExpiredCode"
+    title = "Verification code expired"
+
+
+class NotAuthorized(ClientError):
+    """Credentials are missing, malformed, expired or revoked, or the password is wrong."""
+
+    status = 401
+    code = "NotAuthorized"
+    title = "Not authorized"
+
+
+class UserNotConfirmed(ClientError):
+    """The user has not confirmed their email yet."""
+
+    status = 403
+    code = "UserNotConfirmed"
+    title = "User is not confirmed"
+
+
+class AccessDenied(ClientError):
+    """The policy engine denied the action. Says nothing about whether the target exists."""
+
+    status = 403
+    code = "AccessDenied"
+    title = "Access denied"
+
+
+class SignatureDoesNotMatch(ClientError):
+    """The SigV4 signature does not match the request."""
+
+    status = 403
+    code = "SignatureDoesNotMatch"
+    title = "The request signature we calculated does not match the signature you provided"
+
+
+class InvalidAccessKeyId(ClientError):
+    """S3 data plane: the access key id of a SigV4 request is unknown, or its session token is wrong."""
+
+    status = 403
+    code = "InvalidAccessKeyId"
+    title = "The AWS Access Key Id you provided does not exist in our records."
+
+
+class RequestExpired(ClientError):
+    """A presigned URL or signed request is past its lifetime."""
+
+    status = 403
+    code = "RequestExpired"
+    title = "Request has expired"
+
+
+class NotFound(ClientError):
+    """No such route or record."""
+
+    status = 404
+    code = "NotFound"
+    title = "Not found"
+
+
+class NoSuchKey(NotFound):
+    """No object under that key."""
+
+    code = "NoSuchKey"
+    title = "The specified key does not exist"
+
+
+class MethodNotAllowed(ClientError):
+    """The method is not served on this path."""
+
+    status = 405
+    code = "MethodNotAllowed"
+    title = "Method not allowed"
+
+
+class Conflict(ClientError):
+    """The target exists already or is in a state that forbids the change."""
+
+    status = 409
+    code = "Conflict"
+    title = "Conflict"
+
+
+class UsernameExists(Conflict):
+    """A user with that email exists already (only where telling is safe, e.g. the admin CLI)."""
+
+    code = "UsernameExists"
+    title = "User already exists"
+
+
+class PreconditionFailed(ClientError):
+    """A conditional request's precondition does not hold."""
+
+    status = 412
+    code = "PreconditionFailed"
+    title = "Precondition failed"
+
+
+class EntityTooLarge(ClientError):
+    """The body is larger than the configured maximum."""
+
+    status = 413
+    code = "EntityTooLarge"
+    title = "Your proposed upload exceeds the maximum allowed size"
+
+
+class TooManyRequests(ClientError):
+    """Rate limited; retry after ``retry_after`` seconds."""
+
+    status = 429
+    code = "TooManyRequests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, int(retry_after))
+
+
+class RequestHeaderFieldsTooLarge(ClientError):
+    """A header (or all headers) is over the limit."""
+
+    status = 431
+    code = "RequestHeaderFieldsTooLarge"
+    title = "Request header fields too large"
+
+
+class ServerError(UpdownError):
+    """Our fault. The detail goes to the log; the client sees only the title."""
+
+    status = 500
+    code = "InternalError"
+    title = "Internal error"
+
+
+class ServiceUnavailable(ServerError):
+    """A dependency (database, object store) is unreachable."""
+
+    status = 503
+    code = "ServiceUnavailable"
+    title = "Service unavailable"
+
+
+def all_client_errors() -> list[type[ClientError]]:
+    """Every concrete client error class, for docs and tests."""
+    seen: list[type[ClientError]] = []
+    stack: list[type[ClientError]] = [ClientError]
+    while stack:
+        cls = stack.pop()
+        seen.append(cls)
+        stack.extend(cls.__subclasses__())
+    return sorted(seen, key=lambda c: (c.status, c.code))

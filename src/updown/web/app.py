@@ -1,0 +1,107 @@
+"""The ASGI application: FastAPI for the JSON control plane, plain ASGI for the byte paths.
+
+Byte paths (``/s3``, ``/cdn``) are dispatched before FastAPI so its per-request cost stays off the
+data path. Everything is built from a :class:`~updown.runtime.Runtime` by :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from updown import __version__
+from updown.errors import EntityTooLarge
+from updown.runtime import Runtime
+from updown.web import problems
+from updown.web.metrics import Metrics
+from updown.web.routes import health
+
+
+def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
+    """The FastAPI app of the JSON control plane."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    api = FastAPI(title="updown", version=__version__, lifespan=lifespan)
+    api.state.runtime = runtime
+    api.state.metrics = metrics
+    problems.install(api)
+    api.include_router(health.router)
+    return api
+
+
+class Dispatcher:
+    """Routes a request by path prefix: byte paths to their ASGI apps, the rest to the API."""
+
+    def __init__(self, api: ASGIApp, byte_paths: dict[str, ASGIApp], max_json_body: int) -> None:
+        self.api = api
+        self.byte_paths = tuple(byte_paths.items())
+        self.max_json_body = max_json_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix, app in self.byte_paths:
+                if path == prefix or path.startswith(prefix + "/"):
+                    await app(scope, receive, send)
+                    return
+            await self.api(scope, _limited(scope, receive, self.max_json_body), send)
+            return
+        await self.api(scope, receive, send)
+
+
+def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
+    """Refuses control-plane bodies over ``limit`` bytes, declared or streamed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise EntityTooLarge(f"request body over {limit} bytes")
+    seen = 0
+
+    async def receive_limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise EntityTooLarge(f"request body over {limit} bytes")
+        return message
+
+    return receive_limited
+
+
+def create_app(runtime: Runtime) -> ASGIApp:
+    """The whole service as one ASGI app."""
+    metrics = Metrics()
+    api = create_api(runtime, metrics)
+    dispatcher = Dispatcher(api, {}, runtime.settings.server.max_json_body)
+    return metrics.wrap(_ProblemGuard(dispatcher))
+
+
+class _ProblemGuard:
+    """Turns an error raised before the API's own handlers run (body limits) into problem+json."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except EntityTooLarge as exc:
+            if started or scope["type"] != "http":
+                raise
+            response = problems.problem_response(exc)
+            await response(scope, receive, send)
