@@ -158,7 +158,7 @@ def describe() -> list[SettingInfo]:
     for section, cls in SECTIONS.items():
         hints = _field_types(cls)
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             out.append(
                 SettingInfo(
                     section=section,
