@@ -6,12 +6,15 @@ the only module that knows how the pieces fit together.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from updown.clock import Clock, SystemClock
 from updown.core import secrets as secret_files
 from updown.db.engine import Database
-from updown.errors import ServiceUnavailable
+from updown.errors import ConfigError, ServiceUnavailable
+from updown.policy import PolicyStore
 from updown.settings import Settings
 
 SECRETS_FILE = "secrets.json"
@@ -43,6 +46,22 @@ def load_secrets(settings: Settings) -> ServiceSecrets:
     )
 
 
+def load_policies(settings: Settings) -> PolicyStore:
+    """The default policies, with the documents of ``policy.files`` and the ``policy.roles`` mapping over them."""
+    documents = {}
+    for name in settings.policy.files:
+        path = Path(name)
+        try:
+            documents[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"bad value for policy.files: {path} cannot be read ({exc.strerror})") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"bad value for policy.files: {path} is not JSON ({exc.msg}, line {exc.lineno})"
+            ) from None
+    return PolicyStore.from_settings(settings.policy.roles, documents, bucket=settings.storage.bucket)
+
+
 class Runtime:
     """Everything one process needs, built from Settings. Create with :func:`build`."""
 
@@ -51,6 +70,7 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets = load_secrets(settings)
+        self.policies = load_policies(settings)
         self.database = Database(
             settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -95,12 +96,58 @@ class MailSettings:
     from_address: str = setting("updown <no-reply@localhost>", "From address of outgoing mail.")
 
 
+@dataclass(frozen=True)
+class AuthSettings:
+    """The user pool: tokens, codes and sign-in throttling."""
+
+    issuer: str = setting("", "Token issuer (`iss`). Empty: the public URL.")
+    client_id: str = setting("updown-web", "App client id: `aud` of ID tokens, `client_id` of access tokens.")
+    signing_alg: str = setting("EdDSA", "Algorithm of newly generated signing keys.", choices=("EdDSA", "ES256"))
+    access_token_ttl: int = setting(3600, "Access and ID token lifetime in seconds (at most 3600).")
+    refresh_token_ttl: int = setting(30 * 86400, "Refresh token (sign-in session) lifetime in seconds.")
+    confirm_code_ttl: int = setting(86400, "Email confirmation code lifetime in seconds (at most 86400).")
+    reset_code_ttl: int = setting(3600, "Password reset code lifetime in seconds (at most 3600).")
+    challenge_ttl: int = setting(180, "How long a NEW_PASSWORD_REQUIRED challenge session stays valid, seconds.")
+    max_failed_signins: int = setting(5, "Failed sign-ins per account per window before 429.")
+    max_failed_signins_per_address: int = setting(20, "Failed sign-ins per client address per window before 429.")
+    throttle_window: int = setting(900, "Throttling window in seconds.")
+    max_code_requests: int = setting(5, "Codes sent (sign-up, resend, forgot) per account per window.")
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """The identity pool: identity ids, roles and short-lived credentials."""
+
+    region: str = setting("us-east-1", "Prefix of identity ids (`<region>:<uuid>`).")
+    guest_token_ttl: int = setting(3600, "Guest token lifetime in seconds (at most 3600).")
+    credentials_ttl: int = setting(3600, "Lifetime of credentials from POST /identity/credentials (at most 3600).")
+    guest_role: str = setting("guest", "Role of guest identities.")
+    authenticated_role: str = setting("authenticated", "Role of every signed-in user.")
+    group_roles: dict[str, str] = setting({"admin": "admin"}, "Group name → the extra role its members get.")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """Which IAM-style policies each role holds."""
+
+    roles: dict[str, tuple[str, ...]] = setting(
+        {},
+        "Role → policy names; merged over the defaults (guest, authenticated, admin → their *-storage policies).",
+    )
+    files: tuple[str, ...] = setting(
+        (), "Extra policy documents (IAM JSON files); each file's name without .json is the policy name."
+    )
+
+
 SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
     "storage": StorageSettings,
     "s3": S3Settings,
     "mail": MailSettings,
+    "auth": AuthSettings,
+    "identity": IdentitySettings,
+    "policy": PolicySettings,
 }
 
 
@@ -115,6 +162,9 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     s3: S3Settings = field(default_factory=S3Settings)
     mail: MailSettings = field(default_factory=MailSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
 
     @property
     def database_url(self) -> str:
@@ -226,9 +276,11 @@ def _coerce(info: SettingInfo, tp: Any, value: Any, source: str) -> Any:
         origin = typing.get_origin(tp)
         if origin is tuple:
             if from_env:
-                value = json.loads(value) if value.strip().startswith("[") else [
-                    v.strip() for v in value.split(",") if v.strip()
-                ]
+                value = (
+                    json.loads(value)
+                    if value.strip().startswith("[")
+                    else [v.strip() for v in value.split(",") if v.strip()]
+                )
             if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
                 raise ValueError("expected a list of strings")
             return tuple(value)
@@ -356,6 +408,17 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             "bad value for storage.presign_expires/presign_max_expires: need 1 <= default <= max <= 604800"
         )
+    for name, value, limit in (
+        ("auth.access_token_ttl", s.auth.access_token_ttl, 3600),
+        ("auth.confirm_code_ttl", s.auth.confirm_code_ttl, 86400),
+        ("auth.reset_code_ttl", s.auth.reset_code_ttl, 3600),
+        ("identity.guest_token_ttl", s.identity.guest_token_ttl, 3600),
+        ("identity.credentials_ttl", s.identity.credentials_ttl, 3600),
+    ):
+        if not 60 <= value <= limit:
+            raise ConfigError(f"bad value for {name}: {value} is outside 60..{limit} seconds")
+    if not re.fullmatch(r"[a-z0-9-]{1,32}", s.identity.region):
+        raise ConfigError("bad value for identity.region: lower-case letters, digits and '-' only")
     if s.storage.backend == "s3" and not (s.s3.access_key_id and s.s3.secret_access_key):
         raise ConfigError("storage.backend = 's3' needs s3.access_key_id and s3.secret_access_key")
 
@@ -369,9 +432,9 @@ def pin_for_workers(settings: Settings) -> None:
 
 def pin_override(section: str, key: str, value: Any) -> None:
     """Exports one command-line override (e.g. ``serve --port``) for worker processes."""
-    os.environ[f"{ENV_PREFIX}{section.upper()}__{key.upper()}"] = str(value).lower() if isinstance(
-        value, bool
-    ) else str(value)
+    os.environ[f"{ENV_PREFIX}{section.upper()}__{key.upper()}"] = (
+        str(value).lower() if isinstance(value, bool) else str(value)
+    )
 
 
 def template(secrets: Mapping[tuple[str, str], str]) -> str:

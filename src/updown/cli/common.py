@@ -18,10 +18,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 def common_options(fn: F) -> F:
     """Adds ``--data DIR`` and ``--config FILE`` and turns UpdownError into a one-line error."""
 
-    @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
-                  help="Data directory (default ./data, env UPDOWN_DATA_DIR).")
-    @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
-                  help="Config file (default ./updown.toml if present, env UPDOWN_CONFIG).")
+    @click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Data directory (default ./data, env UPDOWN_DATA_DIR).",
+    )
+    @click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Config file (default ./updown.toml if present, env UPDOWN_CONFIG).",
+    )
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:

@@ -82,7 +82,7 @@ def tokenize(value: str, path: str, *, variables_allowed: bool) -> tuple[Token, 
         if at < 0:
             break
         if not variables_allowed:
-            raise PolicyError(f"{path}: policy variables need \"Version\": \"{POLICY_VERSION}\"")
+            raise PolicyError(f'{path}: policy variables need "Version": "{POLICY_VERSION}"')
         end = value.find("}", at + 2)
         if end < 0:
             raise PolicyError(f"{path}: unterminated policy variable in {value!r}")

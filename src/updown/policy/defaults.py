@@ -1,0 +1,114 @@
+"""The default policies, as data: Amplify's access levels (public/, protected/<id>/, private/<id>/)
+on one bucket, and which policies each role holds. Settings may override both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+from updown.errors import ConfigError
+
+DEFAULT_BUCKET = "files"
+ME = "${cognito-identity.amazonaws.com:sub}"
+
+GUEST_POLICY = "guest-storage"
+AUTHENTICATED_POLICY = "authenticated-storage"
+ADMIN_POLICY = "admin-storage"
+
+DEFAULT_ROLE_POLICIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "guest": (GUEST_POLICY,),
+        "authenticated": (AUTHENTICATED_POLICY,),
+        "admin": (ADMIN_POLICY,),
+    }
+)
+
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]:
+    """The default policy documents for ``bucket``, by policy name (fresh dicts each call).
+
+    Raises:
+        ConfigError: ``bucket`` is not a plain S3 bucket name.
+    """
+    if not _BUCKET.fullmatch(bucket):
+        raise ConfigError(f"storage bucket {bucket!r} is not a valid bucket name")
+    arn = f"arn:aws:s3:::{bucket}"
+    return {
+        GUEST_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/public/*",
+                },
+            ],
+        },
+        AUTHENTICATED_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/public/*",
+                },
+                {
+                    # Stricter than Amplify on purpose: writing or deleting an existing public
+                    # object needs its owner to be the caller. The caller passes the owner of an
+                    # existing object as updown:ObjectOwner; a new object has none.
+                    "Sid": "PublicWriteOwnOrNew",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:DeleteObject"],
+                    "Resource": f"{arn}/public/*",
+                    "Condition": {"StringEqualsIfExists": {"updown:ObjectOwner": ME}},
+                },
+                {
+                    "Sid": "ProtectedRead",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/protected/*",
+                },
+                {
+                    "Sid": "OwnFiles",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": [f"{arn}/protected/{ME}/*", f"{arn}/private/{ME}/*"],
+                },
+                {
+                    "Sid": "ListVisible",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": arn,
+                    "Condition": {
+                        "StringLike": {
+                            "s3:prefix": [
+                                "public/",
+                                "public/*",
+                                "protected/",
+                                "protected/*",
+                                f"private/{ME}/",
+                                f"private/{ME}/*",
+                            ]
+                        }
+                    },
+                },
+            ],
+        },
+        ADMIN_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AdminAll",
+                    "Effect": "Allow",
+                    "Action": "s3:*",
+                    "Resource": [arn, f"{arn}/*"],
+                },
+            ],
+        },
+    }
