@@ -9,6 +9,7 @@
     │   │   ├── InvalidContentType   a content type that is not allowed here
     │   │   ├── InvalidPassword      the password policy refuses the new password
     │   │   ├── InvalidArgument      S3 data plane: a bad argument (S3's own code)
+    │   │   ├── IncompleteBody       a body shorter or longer than its declared Content-Length
     │   │   └── AuthorizationQueryParametersError  S3: malformed presigned query fields
     │   ├── CodeMismatch (400)       a confirmation or reset code is wrong
     │   ├── ExpiredCode (400)        a confirmation or reset code is too old or used up
@@ -25,6 +26,7 @@
     │   │   └── UsernameExists
     │   ├── PreconditionFailed (412)
     │   ├── EntityTooLarge (413)     a body over the configured maximum
+    │   ├── InvalidRange (416)       a byte range that starts past the end of the object
     │   ├── RequestHeaderFieldsTooLarge (431)
     │   └── TooManyRequests (429)    rate limited; ``retry_after`` seconds
     └── ServerError (5xx)            our fault; the detail is logged, never sent
@@ -106,6 +108,13 @@ class InvalidArgument(InvalidRequest):
 
     code = "InvalidArgument"
     title = "Invalid argument"
+
+
+class IncompleteBody(InvalidRequest):
+    """The body ended before (or ran past) its declared Content-Length; nothing was stored."""
+
+    code = "IncompleteBody"
+    title = "You did not provide the number of bytes specified by the Content-Length HTTP header"
 
 
 class AuthorizationQueryParametersError(InvalidRequest):
@@ -229,6 +238,14 @@ class EntityTooLarge(ClientError):
     status = 413
     code = "EntityTooLarge"
     title = "Your proposed upload exceeds the maximum allowed size"
+
+
+class InvalidRange(ClientError):
+    """The requested byte range cannot be satisfied (it starts at or past the object's end)."""
+
+    status = 416
+    code = "InvalidRange"
+    title = "The requested range is not satisfiable"
 
 
 class TooManyRequests(ClientError):
