@@ -10,7 +10,8 @@
     │   │   ├── InvalidPassword      the password policy refuses the new password
     │   │   ├── InvalidArgument      S3 data plane: a bad argument (S3's own code)
     │   │   ├── IncompleteBody       a body shorter or longer than its declared Content-Length
-    │   │   └── AuthorizationQueryParametersError  S3: malformed presigned query fields
+    │   │   ├── AuthorizationQueryParametersError  S3: malformed presigned query fields
+    │   │   └── XAmzContentSHA256Mismatch  S3: the body's SHA-256 is not the signed one
     │   ├── CodeMismatch (400)       a confirmation or reset code is wrong
     │   ├── ExpiredCode (400)        a confirmation or reset code is too old or used up
     │   ├── NotAuthorized (401)      no, bad, expired or revoked credentials; wrong password
@@ -20,8 +21,10 @@
     │   ├── InvalidAccessKeyId (403)  S3: the SigV4 access key id (or its session token) is unknown
     │   ├── RequestExpired (403)     a presigned URL past its lifetime
     │   ├── NotFound (404)           no such route or record
-    │   │   └── NoSuchKey            no such object
+    │   │   ├── NoSuchKey            no such object
+    │   │   └── NoSuchBucket         S3 data plane: a bucket other than the configured one
     │   ├── MethodNotAllowed (405)
+    │   ├── MissingContentLength (411)  S3 data plane: a PUT with neither length nor chunked body
     │   ├── Conflict (409)           the thing exists already (e.g. UsernameExists)
     │   │   └── UsernameExists
     │   ├── PreconditionFailed (412)
@@ -124,6 +127,13 @@ class AuthorizationQueryParametersError(InvalidRequest):
     title = "Malformed authorization query parameters"
 
 
+class XAmzContentSHA256Mismatch(InvalidRequest):
+    """S3 data plane: a header-signed body's SHA-256 differs from its signed ``x-amz-content-sha256``."""
+
+    code = "XAmzContentSHA256Mismatch"
+    title = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
 class CodeMismatch(ClientError):
     """A confirmation or reset code does not match."""
 
@@ -201,12 +211,27 @@ class NoSuchKey(NotFound):
     title = "The specified key does not exist"
 
 
+class NoSuchBucket(NotFound):
+    """S3 data plane: the bucket named in the path is not the configured one."""
+
+    code = "NoSuchBucket"
+    title = "The specified bucket does not exist"
+
+
 class MethodNotAllowed(ClientError):
     """The method is not served on this path."""
 
     status = 405
     code = "MethodNotAllowed"
     title = "Method not allowed"
+
+
+class MissingContentLength(ClientError):
+    """S3 data plane: an upload without Content-Length that is not chunked either."""
+
+    status = 411
+    code = "MissingContentLength"
+    title = "You must provide the Content-Length HTTP header."
 
 
 class Conflict(ClientError):

@@ -1,0 +1,332 @@
+"""The storage interface: `StorageBackend` and the values it hands out.
+
+Every backend (local disk, S3) implements this ABC and passes `tests/contract/`. Bytes always
+stream: no method reads a whole object into memory.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from updown.errors import EntityTooLarge, IncompleteBody, InvalidArgument, InvalidRange
+
+DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
+# S3's limit on user metadata: names and values together, in bytes.
+MAX_METADATA_BYTES: Final = 2048
+MAX_LIST_LIMIT: Final = 1000
+# Objects stream in chunks of this size (reads) and are written in batches of about this size.
+CHUNK_SIZE: Final = 1024 * 1024
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+ByteRange = tuple[int, int | None]
+"""``(start, end)`` with ``end`` inclusive or None for "to the end"; ``(-n, None)`` is the last
+``n`` bytes (HTTP's ``bytes=-n``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a backend knows about one stored object.
+
+    ``etag`` is lower-case hex without quotes: the MD5 of the content for an object written in
+    one part; S3's multipart form ``<hex>-<parts>`` for an object the S3 backend wrote in parts.
+    ``metadata`` names are lower-case, without the ``x-amz-meta-`` prefix. ``last_modified`` is
+    seconds since the epoch.
+    """
+
+    key: str
+    size: int
+    etag: str
+    content_type: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    last_modified: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSummary:
+    """One entry of a listing (what S3's ListObjectsV2 returns: no content type, no metadata)."""
+
+    key: str
+    size: int
+    etag: str
+    last_modified: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """One page of a listing; ``next_token`` is None on the last page."""
+
+    items: tuple[ObjectSummary, ...]
+    next_token: str | None
+
+
+class ObjectStream:
+    """An open object: its info, the byte range being served, and its bytes as an async iterator.
+
+    Use as ``async with await backend.get(key) as stream: async for chunk in stream: ...``; the
+    stream pins one version of the object, so a concurrent replace never mixes versions.
+    ``path`` is set by the local backend: a file holding exactly this version's bytes (the whole
+    object), for zero-copy sending when no range was asked for. The file is never modified, but a
+    later replace or delete removes it; a sender that finds it gone must fall back to iterating.
+    """
+
+    def __init__(
+        self,
+        info: ObjectInfo,
+        chunks: AsyncIterator[bytes],
+        *,
+        close: Callable[[], Awaitable[None]],
+        byte_range: tuple[int, int] | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.info = info
+        self.byte_range = byte_range
+        self.path = path
+        self._chunks = chunks
+        self._close = close
+        self._closed = False
+
+    @property
+    def length(self) -> int:
+        """How many bytes iterating yields."""
+        if self.byte_range is None:
+            return self.info.size
+        return self.byte_range[1] - self.byte_range[0] + 1
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        """Release the file or connection behind the stream; idempotent."""
+        if not self._closed:
+            self._closed = True
+            try:
+                closer = getattr(self._chunks, "aclose", None)
+                if closer is not None:
+                    await closer()  # finish a half-read generator now, not at garbage collection
+            finally:
+                await self._close()
+
+    async def __aenter__(self) -> ObjectStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class StorageBackend(abc.ABC):
+    """Bytes under keys in one bucket. Implementations: `LocalBackend`, `S3Backend`.
+
+    Keys are validated with `updown.core.keys.validate_key` by every method that takes one
+    (``InvalidKey`` otherwise) and used in their NFC form. Errors are always ``updown.errors``
+    classes; a dependency's own exceptions never escape.
+    """
+
+    @abc.abstractmethod
+    async def put(
+        self,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> ObjectInfo:
+        """Store ``body`` under ``key``, replacing any previous object only once all of it is stored.
+
+        Args:
+            key: the object key.
+            body: the bytes, consumed once, chunk by chunk.
+            content_type: stored and returned as is; `DEFAULT_CONTENT_TYPE` when None or empty.
+            metadata: user metadata; names are lower-cased. At most 2 KiB in all, names must be
+                HTTP tokens and values printable ASCII (they travel as ``x-amz-meta-*`` headers).
+            content_length: the declared size; a body shorter or longer is refused.
+            max_size: the largest body accepted.
+
+        Returns:
+            The stored object's info (its ``etag`` computed while the bytes streamed).
+
+        Raises:
+            InvalidKey: the key fails validation.
+            InvalidArgument: bad content type or metadata.
+            IncompleteBody: the body is shorter or longer than ``content_length``.
+            EntityTooLarge: the body (or ``content_length``) is over ``max_size``.
+            ServiceUnavailable: the store failed.
+
+        On any error, and if the body iterator raises or the task is cancelled, nothing is stored
+        under ``key`` and a previous object there is left intact.
+        """
+
+    @abc.abstractmethod
+    async def get(self, key: str, *, byte_range: ByteRange | None = None) -> ObjectStream:
+        """Open the object for reading, whole or a byte range (ends past the object are clamped).
+
+        Returns:
+            An `ObjectStream`; the caller must close it.
+
+        Raises:
+            NoSuchKey: nothing under ``key``.
+            InvalidRange: the range starts at or past the end (or the object is empty).
+            InvalidArgument: the range's end is before its start.
+        """
+
+    @abc.abstractmethod
+    async def head(self, key: str) -> ObjectInfo:
+        """The object's info.
+
+        Raises:
+            NoSuchKey: nothing under ``key``.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; succeeds when there is none (idempotent, like S3)."""
+
+    @abc.abstractmethod
+    async def list(
+        self,
+        prefix: str = "",
+        *,
+        limit: int = MAX_LIST_LIMIT,
+        continuation_token: str | None = None,
+    ) -> ListPage:
+        """Objects whose key starts with ``prefix``, in UTF-8 byte order of keys (S3's order).
+
+        Args:
+            prefix: a plain string prefix (not validated as a key; ``""`` lists everything).
+            limit: page size, 1 to 1000.
+            continuation_token: the previous page's ``next_token``; only meaningful to the
+                backend that issued it.
+
+        Raises:
+            InvalidArgument: bad limit or token.
+        """
+
+    @abc.abstractmethod
+    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        """Copy an object; ``metadata`` None keeps the source's, a mapping replaces it.
+
+        The content type is kept. Returns the new object's info.
+
+        Raises:
+            NoSuchKey: nothing under ``src``.
+        """
+
+    @abc.abstractmethod
+    async def sweep_temp(self, older_than_seconds: float) -> int:
+        """Remove leftovers of interrupted writes older than the given age; returns how many."""
+
+    @abc.abstractmethod
+    async def check(self) -> None:
+        """Readiness: return when the store is reachable and writable.
+
+        Raises:
+            ServiceUnavailable: it is not.
+        """
+
+
+def check_content_type(content_type: str | None) -> str:
+    """The content type to store; raises InvalidArgument if it cannot travel in a header."""
+    if not content_type:
+        return DEFAULT_CONTENT_TYPE
+    if len(content_type) > 255 or not _printable_ascii(content_type):
+        raise InvalidArgument("the content type must be printable ASCII, at most 255 characters")
+    return content_type
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """User metadata with lower-cased names; raises InvalidArgument if S3 would refuse it."""
+    if not metadata:
+        return {}
+    clean: dict[str, str] = {}
+    total = 0
+    for name, value in metadata.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgument("metadata names and values must be strings")
+        if _TOKEN.fullmatch(name) is None:
+            raise InvalidArgument(f"metadata name {name!r} is not an HTTP token")
+        if not _printable_ascii(value):
+            raise InvalidArgument(f"metadata value for {name!r} must be printable ASCII")
+        lower = name.lower()
+        if lower in clean:
+            raise InvalidArgument(f"metadata name {lower!r} given twice")
+        clean[lower] = value
+        total += len(lower) + len(value)
+    if total > MAX_METADATA_BYTES:
+        raise InvalidArgument(f"metadata is {total} bytes; the limit is {MAX_METADATA_BYTES}")
+    return clean
+
+
+def check_limit(limit: int) -> int:
+    """A valid page size, or InvalidArgument."""
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise InvalidArgument(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    return limit
+
+
+def resolve_range(byte_range: ByteRange | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(first, last)`` bytes to serve from an object of ``size`` bytes.
+
+    Raises:
+        InvalidRange: nothing of the object falls in the range.
+        InvalidArgument: the end is before the start.
+    """
+    if byte_range is None:
+        return None
+    start, end = byte_range
+    if start < 0:
+        if end is not None:
+            raise InvalidArgument("a suffix range has no end")
+        if size == 0:
+            raise InvalidRange("the object is empty")
+        return max(0, size + start), size - 1
+    if end is not None and end < start:
+        raise InvalidArgument("the range ends before it starts")
+    if start >= size:
+        raise InvalidRange(f"the range starts at {start}; the object has {size} bytes")
+    last = size - 1 if end is None else min(end, size - 1)
+    return start, last
+
+
+class BodyMeter:
+    """Counts a body's bytes against its declared length and the size limit, as they arrive."""
+
+    def __init__(self, content_length: int | None, max_size: int | None) -> None:
+        if content_length is not None and content_length < 0:
+            raise InvalidArgument("content length is negative")
+        if content_length is not None and max_size is not None and content_length > max_size:
+            raise EntityTooLarge(f"the body is {content_length} bytes; the limit is {max_size}")
+        self.content_length = content_length
+        self.max_size = max_size
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        """Count ``chunk``; raise as soon as the body is too long."""
+        self.total += len(chunk)
+        if self.content_length is not None and self.total > self.content_length:
+            raise IncompleteBody(f"the body is longer than its declared {self.content_length} bytes")
+        if self.max_size is not None and self.total > self.max_size:
+            raise EntityTooLarge(f"the body is over the limit of {self.max_size} bytes")
+
+    def finish(self) -> None:
+        """The body ended: raise if it is shorter than declared."""
+        if self.content_length is not None and self.total != self.content_length:
+            raise IncompleteBody(
+                f"the body has {self.total} bytes; {self.content_length} were declared",
+            )
+
+
+def _printable_ascii(value: str) -> bool:
+    return all(0x20 <= ord(ch) <= 0x7E for ch in value)

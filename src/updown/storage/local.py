@@ -1,0 +1,664 @@
+"""Local-disk storage: objects under a root directory, replaced atomically, metadata beside them.
+
+Layout (POSIX; ``<root>`` is resolved once, at construction)::
+
+    <root>/tmp/<version>.data, .meta      writes in flight; whatever a crash leaves, sweep_temp removes
+    <root>/objects/<seg>/.../<last>@/     one directory per object, one directory level per key segment
+        meta                              JSON commit record: key, version, size, etag, type, metadata
+        <version>                         that version's bytes (32 hex digits), never modified
+
+Keys never become paths directly. Each segment is encoded so that the result is safe on any
+POSIX file system, including case-insensitive ones: ``a-z 0-9 - _ .`` stay, ``A-Z`` become ``!`` +
+lower case, every other byte of the UTF-8 becomes ``%xx``, and a leading ``.`` is escaped too. An
+encoded segment over 200 characters is replaced by ``#`` + its SHA-256 (a prefix directory named so
+holds a ``#name`` file with the segment, for listing). The object directory's ``@`` suffix never
+occurs in an encoded segment, so ``a`` (``a@/``) and ``a/b`` (``a/b@/``) coexist. The mapped path
+is then resolved and must equal itself and lie under the root (`LocalBackend.object_dir`): no
+symlink, no ``..``.
+
+A put streams into ``tmp/<version>.data`` (MD5 computed beside the write), fsyncs it, writes and
+fsyncs ``tmp/<version>.meta``, renames the data into the object directory, fsyncs the directory,
+then renames the meta over ``meta`` and fsyncs again. The meta rename is the commit: a reader
+reads ``meta`` and opens the version it names, so it sees the old object or the new one, bytes
+and metadata together, never a mix or a partial file. The replaced version is unlinked after the
+commit (a reader holding it open keeps reading it). A crash before the commit leaves files in
+``tmp/``, or an unreferenced version file in an object directory; `sweep_temp` removes both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import errno
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, ParamSpec, TypeVar
+
+from updown.core.keys import validate_key
+from updown.errors import (
+    InvalidArgument,
+    InvalidKey,
+    NoSuchKey,
+    ServiceUnavailable,
+    UpdownError,
+)
+from updown.storage.base import (
+    CHUNK_SIZE,
+    MAX_LIST_LIMIT,
+    BodyMeter,
+    ByteRange,
+    ListPage,
+    ObjectInfo,
+    ObjectStream,
+    ObjectSummary,
+    StorageBackend,
+    check_content_type,
+    check_limit,
+    check_metadata,
+    resolve_range,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+META: Final = "meta"
+NAME_FILE: Final = "#name"
+OBJECT_SUFFIX: Final = "@"
+_MAX_SEGMENT_NAME: Final = 200
+_SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+_FILE_MODE: Final = 0o600
+_DIR_MODE: Final = 0o700
+# A concurrent delete may remove an empty directory between our mkdir and rename; or replace the
+# version we were about to open. Both are retried a few times, then reported.
+_RETRIES: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The content of an object's ``meta`` file."""
+
+    info: ObjectInfo
+    version: str
+
+    def to_json(self) -> bytes:
+        i = self.info
+        doc = {
+            "key": i.key,
+            "version": self.version,
+            "size": i.size,
+            "etag": i.etag,
+            "contentType": i.content_type,
+            "metadata": dict(i.metadata),
+            "lastModified": i.last_modified,
+        }
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> _Record:
+        doc: dict[str, Any] = json.loads(raw)
+        info = ObjectInfo(
+            key=str(doc["key"]),
+            size=int(doc["size"]),
+            etag=str(doc["etag"]),
+            content_type=str(doc["contentType"]),
+            metadata={str(k): str(v) for k, v in doc["metadata"].items()},
+            last_modified=float(doc["lastModified"]),
+        )
+        return cls(info, str(doc["version"]))
+
+
+class LocalBackend(StorageBackend):
+    """Objects on the local file system under ``root`` (see the module docstring for the layout)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self._root = Path(root).resolve()
+        self._objects = self._root / "objects"
+        self._tmp = self._root / "tmp"
+        for directory in (self._root, self._objects, self._tmp):
+            directory.mkdir(mode=_DIR_MODE, exist_ok=True)
+
+    @property
+    def root(self) -> Path:
+        """The resolved root directory."""
+        return self._root
+
+    def object_dir(self, key: str) -> Path:
+        """The directory that holds ``key``'s object, proven to stay under the root.
+
+        Raises:
+            InvalidKey: the key fails validation, or its path leaves the root (a symlink planted
+                in the tree, say).
+        """
+        segments = validate_key(key).split("/")
+        names = [_encode_segment(s) for s in segments]
+        names[-1] += OBJECT_SUFFIX
+        return self._contain(self._objects.joinpath(*names))
+
+    def _contain(self, path: Path) -> Path:
+        # resolve() follows every symlink that exists; equality means there was none (and no
+        # `..`), is_relative_to that the result is inside the object tree.
+        resolved = path.resolve()
+        if resolved != path or not resolved.is_relative_to(self._objects) or resolved == self._objects:
+            raise InvalidKey("the key maps outside the storage root")
+        return resolved
+
+    async def put(
+        self,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> ObjectInfo:
+        clean = validate_key(key)
+        obj_dir = self.object_dir(clean)
+        ctype = check_content_type(content_type)
+        meta = check_metadata(metadata)
+        meter = BodyMeter(content_length, max_size)
+        version = secrets.token_hex(16)
+        temp = await _in_thread(_TempFile, self._tmp / f"{version}.data")
+        pending: asyncio.Future[tuple[None, None]] | None = None
+        try:
+            batch = bytearray()
+            async for chunk in body:
+                meter.add(chunk)
+                batch += chunk
+                if len(batch) >= CHUNK_SIZE:
+                    # One batch is hashed and written, in two threads, while the next one arrives.
+                    if pending is not None:
+                        await pending
+                    pending = _hash_and_write(temp, bytes(batch))
+                    batch.clear()
+            meter.finish()
+            if pending is not None:
+                await pending
+                pending = None
+            if batch:
+                await _hash_and_write(temp, bytes(batch))
+            etag = await _in_thread(temp.finish)
+            info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time())
+            await _in_thread(self._commit, temp.path, obj_dir, _Record(info, version))
+            return info
+        except BaseException:
+            if pending is not None:
+                _forget(pending)
+            # Synchronous on purpose: it runs even when the task is being cancelled, and waits
+            # at most for the one batch write in flight (the writer's lock).
+            temp.discard()
+            raise
+
+    def _commit(self, data: Path, obj_dir: Path, record: _Record) -> None:
+        version = record.version
+        meta_tmp = self._tmp / f"{version}.meta"
+        placed = False
+        try:
+            _write_durably(meta_tmp, record.to_json())
+            previous = _read_record(obj_dir)
+            for attempt in range(_RETRIES):
+                try:
+                    self._make_dirs(obj_dir, record.info.key)
+                    os.rename(data, obj_dir / version)
+                except FileNotFoundError:
+                    if attempt == _RETRIES - 1 or not data.exists():
+                        raise
+                    continue  # a concurrent delete removed the (empty) directory: make it again
+                break
+            placed = True
+            _fsync_dir(obj_dir)  # the data's name must be durable before a meta can point to it
+            os.rename(meta_tmp, obj_dir / META)
+            _fsync_dir(obj_dir)
+        except BaseException:
+            meta_tmp.unlink(missing_ok=True)
+            data.unlink(missing_ok=True)
+            if placed:
+                (obj_dir / version).unlink(missing_ok=True)
+            raise
+        # The version we saw before committing can never become current again (versions are
+        # unique), so removing it is safe whatever other writers did meanwhile.
+        if previous is not None and previous.version != version:
+            (obj_dir / previous.version).unlink(missing_ok=True)
+
+    def _make_dirs(self, obj_dir: Path, key: str) -> None:
+        missing: list[Path] = []
+        path = obj_dir
+        while path != self._objects and not path.is_dir():
+            missing.append(path)
+            path = path.parent
+        for directory in reversed(missing):
+            if directory.name.startswith("#") and not directory.name.endswith(OBJECT_SUFFIX):
+                depth = len(directory.relative_to(self._objects).parts)
+                self._make_named_dir(directory, key.split("/")[depth - 1])
+            else:
+                try:
+                    directory.mkdir(mode=_DIR_MODE)
+                except FileExistsError:
+                    continue
+            _fsync_dir(directory.parent)
+
+    def _make_named_dir(self, directory: Path, segment: str) -> None:
+        """Create a hashed prefix directory with its ``#name`` file in place from the start."""
+        staging = self._tmp / f"{secrets.token_hex(16)}.dir"
+        staging.mkdir(mode=_DIR_MODE)
+        _write_durably(staging / NAME_FILE, segment.encode())
+        _fsync_dir(staging)
+        try:
+            os.rename(staging, directory)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+
+    async def get(self, key: str, *, byte_range: ByteRange | None = None) -> ObjectStream:
+        obj_dir = self.object_dir(key)
+        record, reader = await _in_thread(self._open, obj_dir)
+        try:
+            span = resolve_range(byte_range, record.info.size)
+        except UpdownError:
+            reader.close()
+            raise
+        first, last = span if span is not None else (0, record.info.size - 1)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            position = first
+            while position <= last:
+                size = min(CHUNK_SIZE, last - position + 1)
+                data = await _in_thread(reader.read, size, position)
+                if not data:
+                    raise ServiceUnavailable("an object file is shorter than its record")
+                position += len(data)
+                yield data
+
+        async def close() -> None:
+            reader.close()
+
+        return ObjectStream(
+            record.info,
+            chunks(),
+            close=close,
+            byte_range=span,
+            path=obj_dir / record.version,
+        )
+
+    def _open(self, obj_dir: Path) -> tuple[_Record, _Reader]:
+        for _ in range(_RETRIES):
+            record = _read_record(obj_dir)
+            if record is None:
+                raise NoSuchKey()
+            try:
+                return record, _Reader(obj_dir / record.version)
+            except FileNotFoundError:
+                continue  # replaced between reading meta and opening: read meta again
+        raise ServiceUnavailable("the object kept changing while being opened")
+
+    async def head(self, key: str) -> ObjectInfo:
+        obj_dir = self.object_dir(key)
+        record = await _in_thread(_read_record, obj_dir)
+        if record is None:
+            raise NoSuchKey()
+        return record.info
+
+    async def delete(self, key: str) -> None:
+        obj_dir = self.object_dir(key)
+        await _in_thread(self._delete, obj_dir)
+
+    def _delete(self, obj_dir: Path) -> None:
+        record = _read_record(obj_dir)
+        if record is None:
+            return
+        try:
+            os.unlink(obj_dir / META)
+        except FileNotFoundError:
+            return  # a concurrent delete won
+        _fsync_dir(obj_dir)
+        (obj_dir / record.version).unlink(missing_ok=True)
+        self._prune(obj_dir)
+
+    def _prune(self, directory: Path) -> None:
+        """Remove ``directory`` and its parents while they are empty (never the object root)."""
+        while directory != self._objects and directory.is_relative_to(self._objects):
+            try:
+                directory.rmdir()
+            except OSError:
+                return  # not empty (or a hashed directory with its #name): stop here
+            directory = directory.parent
+
+    async def list(
+        self,
+        prefix: str = "",
+        *,
+        limit: int = MAX_LIST_LIMIT,
+        continuation_token: str | None = None,
+    ) -> ListPage:
+        check_limit(limit)
+        after = _decode_token(continuation_token) if continuation_token else None
+        return await _in_thread(self._list, prefix, limit, after)
+
+    def _list(self, prefix: str, limit: int, after: str | None) -> ListPage:
+        items: list[ObjectSummary] = []
+        for key, obj_dir in self._walk(self._objects, "", prefix, after):
+            record = _read_record(obj_dir)
+            if record is None or record.info.key != key:
+                continue  # deleted meanwhile
+            if len(items) == limit:
+                return ListPage(tuple(items), _encode_token(items[-1].key))
+            i = record.info
+            items.append(ObjectSummary(i.key, i.size, i.etag, i.last_modified))
+        return ListPage(tuple(items), None)
+
+    def _walk(self, directory: Path, base: str, prefix: str, after: str | None) -> Iterator[tuple[str, Path]]:
+        """Yield ``(key, object dir)`` under ``directory`` (keys starting with ``base``) in key order.
+
+        Python compares str by code point, which is the UTF-8 byte order S3 lists in. Objects sort
+        as their segment, prefix directories as segment + "/": every key below a prefix
+        directory starts with that, so a depth-first walk in this order yields keys in order.
+        """
+        children: list[tuple[str, bool, Path]] = []
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            is_object = entry.name.endswith(OBJECT_SUFFIX)
+            segment = self._segment_name(Path(entry.path), is_object)
+            if segment is None:
+                continue
+            children.append((base + segment + ("" if is_object else "/"), is_object, Path(entry.path)))
+        children.sort()
+        for name, is_object, path in children:
+            if is_object:
+                if name.startswith(prefix) and (after is None or name > after):
+                    yield name, path
+                continue
+            if not (name.startswith(prefix) or prefix.startswith(name)):
+                continue
+            if after is not None and not after.startswith(name) and name < after:
+                continue  # every key below sorts before `after`
+            yield from self._walk(path, name, prefix, after)
+
+    def _segment_name(self, path: Path, is_object: bool) -> str | None:
+        name = path.name[:-1] if is_object else path.name
+        if not name.startswith("#"):
+            try:
+                return _decode_segment(name)
+            except ValueError:
+                return None  # not one of ours
+        try:
+            if is_object:
+                record = _read_record(path)
+                return None if record is None else record.info.key.rsplit("/", 1)[-1]
+            return (path / NAME_FILE).read_bytes().decode()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        src_dir = self.object_dir(src)
+        clean = validate_key(dst)
+        dst_dir = self.object_dir(clean)
+        meta = None if metadata is None else check_metadata(metadata)
+        return await _in_thread(self._copy, src_dir, clean, dst_dir, meta)
+
+    def _copy(self, src_dir: Path, dst: str, dst_dir: Path, metadata: dict[str, str] | None) -> ObjectInfo:
+        version = secrets.token_hex(16)
+        data = self._tmp / f"{version}.data"
+        for _ in range(_RETRIES):
+            record = _read_record(src_dir)
+            if record is None:
+                raise NoSuchKey()
+            source = src_dir / record.version
+            try:
+                # Versions are immutable, so a hard link is a complete, instant copy.
+                os.link(source, data)
+            except FileNotFoundError:
+                continue  # replaced meanwhile
+            except OSError:
+                try:
+                    _copy_durably(source, data)
+                except FileNotFoundError:
+                    data.unlink(missing_ok=True)
+                    continue
+            break
+        else:
+            raise ServiceUnavailable("the source kept changing while being copied")
+        src_info = record.info
+        info = ObjectInfo(
+            dst,
+            src_info.size,
+            src_info.etag,
+            src_info.content_type,
+            src_info.metadata if metadata is None else metadata,
+            time.time(),
+        )
+        self._commit(data, dst_dir, _Record(info, version))
+        return info
+
+    async def sweep_temp(self, older_than_seconds: float) -> int:
+        return await _in_thread(self._sweep, time.time() - older_than_seconds)
+
+    def _sweep(self, cutoff: float) -> int:
+        removed = 0
+        for entry in os.scandir(self._tmp):
+            if _mtime(Path(entry.path)) <= cutoff:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        # Unreferenced versions (a crash between placing the data and the commit) and empty
+        # directories left in the object tree. A full walk: this is maintenance, not a hot path.
+        for dirpath, _dirnames, filenames in os.walk(self._objects, topdown=False):
+            directory = Path(dirpath)
+            if directory.name.endswith(OBJECT_SUFFIX):
+                record = _read_record(directory)
+                current = None if record is None else record.version
+                for name in filenames:
+                    path = directory / name
+                    if name not in (META, current) and _mtime(path) <= cutoff:
+                        path.unlink(missing_ok=True)
+                        removed += 1
+            if directory != self._objects and _mtime(directory) <= cutoff:
+                try:
+                    directory.rmdir()  # only succeeds when empty
+                except OSError:
+                    continue
+        return removed
+
+    async def check(self) -> None:
+        await _in_thread(self._check)
+
+    def _check(self) -> None:
+        probe = self._tmp / f"{secrets.token_hex(8)}.probe"
+        _write_durably(probe, b"ok")
+        probe.unlink()
+
+
+class _TempFile:
+    """A temp file being written; its lock keeps `discard` from racing a write in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._lock = threading.Lock()
+        self._open = True
+
+    def hash(self, data: bytes) -> None:
+        # Only ever called in order, one batch at a time (the caller awaits each batch).
+        self._md5.update(data)
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+
+    def finish(self) -> str:
+        """Flush to disk and close; returns the MD5 hex digest."""
+        with self._lock:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._open = False
+            return self._md5.hexdigest()
+
+    def discard(self) -> None:
+        with self._lock:
+            if self._open:
+                self._open = False
+                os.close(self._fd)
+            self.path.unlink(missing_ok=True)
+
+
+class _Reader:
+    """One open version file; reads by offset, so no shared position between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+        self._open = True
+
+    def read(self, size: int, offset: int) -> bytes:
+        with self._lock:
+            if not self._open:
+                return b""
+            return os.pread(self._fd, size, offset)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._open:
+                self._open = False
+                os.close(self._fd)
+
+
+def _encode_segment(segment: str) -> str:
+    out: list[str] = []
+    for ch in segment:
+        if ch in _SAFE:
+            out.append(ch)
+        elif "A" <= ch <= "Z":
+            out.append("!" + ch.lower())
+        else:
+            out.extend(f"%{b:02x}" for b in ch.encode())
+    name = "".join(out)
+    if name.startswith("."):
+        name = "%2e" + name[1:]
+    if len(name) > _MAX_SEGMENT_NAME:
+        name = "#" + hashlib.sha256(segment.encode()).hexdigest()
+    return name
+
+
+def _decode_segment(name: str) -> str:
+    """Invert `_encode_segment` for non-hashed names; ValueError for a name we never make."""
+    out = bytearray()
+    i = 0
+    while i < len(name):
+        ch = name[i]
+        if ch in _SAFE:
+            out += ch.encode()
+            i += 1
+        elif ch == "!" and i + 1 < len(name) and "a" <= name[i + 1] <= "z":
+            out += name[i + 1].upper().encode()
+            i += 2
+        elif ch == "%" and _is_hex(name[i + 1 : i + 3]):
+            out.append(int(name[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raise ValueError(name)
+    return out.decode()
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 2 and all(c in "0123456789abcdef" for c in text)
+
+
+def _read_record(obj_dir: Path) -> _Record | None:
+    try:
+        raw = (obj_dir / META).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return _Record.from_json(raw)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    with source.open("rb") as src, target.open("xb") as dst:
+        os.chmod(target, _FILE_MODE)
+        shutil.copyfileobj(src, dst, CHUNK_SIZE)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _encode_token(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True)
+        return raw.decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument("the continuation token is invalid") from exc
+
+
+def _hash_and_write(temp: _TempFile, data: bytes) -> asyncio.Future[tuple[None, None]]:
+    # hashlib and os.write both release the GIL: the two run side by side on two cores.
+    return asyncio.gather(_in_thread(temp.hash, data), _in_thread(temp.write, data))
+
+
+def _forget(future: asyncio.Future[tuple[None, None]]) -> None:
+    """Drop a write in flight: cancel it, or mark its outcome read so nothing logs it."""
+    if not future.cancel() and not future.cancelled():
+        future.exception()
+
+
+async def _in_thread(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run blocking file work in a thread; OSError becomes ours (details stay out: no paths)."""
+    try:
+        return await asyncio.to_thread(func, *args, **kwargs)
+    except OSError as exc:
+        raise _map_os_error(exc) from exc
+
+
+def _map_os_error(exc: OSError) -> UpdownError:
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidKey("the key is too long for this file system")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ServiceUnavailable("the storage volume is full")
+    return ServiceUnavailable(f"local storage failed: {exc.strerror or type(exc).__name__}")

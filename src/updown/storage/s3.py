@@ -1,0 +1,437 @@
+"""S3 storage through boto3, for AWS or any S3-compatible endpoint (MinIO, Ceph, moto...).
+
+The only module that imports boto3/botocore; `map_boto_error` is the one place their errors
+become ours. boto3 is synchronous: every call runs in a thread.
+
+A put buffers up to one part (8 MiB by default). A body that ends within it is sent with one
+``PutObject`` (with ``Content-MD5``; the ETag is the MD5). A longer body goes up as a multipart
+upload of ``part_size`` parts, each with its ``Content-MD5``, completed only after the whole body
+arrived and matched its declared length; on any failure the upload is aborted, so nothing appears
+under the key and the previous object stays. Such an object's ETag is S3's multipart form
+``<hex>-<parts>``: we return what S3 will report for it from then on, never a value of our own,
+so put, head, get and list agree. Uploads orphaned by a crash are aborted by `sweep_temp`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+from botocore.exceptions import ClientError as BotoClientError
+
+from updown.core.keys import validate_key
+from updown.errors import (
+    ConfigError,
+    EntityTooLarge,
+    IncompleteBody,
+    InvalidArgument,
+    InvalidKey,
+    InvalidRange,
+    NoSuchKey,
+    PreconditionFailed,
+    ServerError,
+    ServiceUnavailable,
+    UpdownError,
+)
+from updown.storage.base import (
+    CHUNK_SIZE,
+    MAX_LIST_LIMIT,
+    BodyMeter,
+    ByteRange,
+    ListPage,
+    ObjectInfo,
+    ObjectStream,
+    ObjectSummary,
+    StorageBackend,
+    check_content_type,
+    check_limit,
+    check_metadata,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE: Final = 5 * 1024 * 1024
+DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_COPY_RETRIES: Final = 4
+
+# S3 error codes that mean something about the request, not about the store.
+_CLIENT_CODES: Final[Mapping[str, type[UpdownError]]] = {
+    "NoSuchKey": NoSuchKey,
+    "404": NoSuchKey,
+    "NotFound": NoSuchKey,
+    "InvalidRange": InvalidRange,
+    "416": InvalidRange,
+    "EntityTooLarge": EntityTooLarge,
+    "IncompleteBody": IncompleteBody,
+    "InvalidArgument": InvalidArgument,
+    "InvalidRequest": InvalidArgument,
+    "KeyTooLongError": InvalidKey,
+    "PreconditionFailed": PreconditionFailed,
+    "412": PreconditionFailed,
+}
+
+
+def map_boto_error(exc: BaseException) -> UpdownError:
+    """Translate a botocore exception into ours; the caller raises it ``from exc``.
+
+    Request-level S3 codes map to the matching client error. Everything about the store itself
+    (our credentials refused, no such bucket, throttling, 5xx, unreachable) is
+    ``ServiceUnavailable``: the caller of updown did nothing wrong, and AccessDenied would wrongly
+    suggest a policy decision. An S3 4xx code we do not know is ``ServerError`` (our bug).
+    """
+    if isinstance(exc, BotoClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        mapped = _CLIENT_CODES.get(code)
+        if mapped is not None:
+            return mapped()
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            return ServiceUnavailable(f"the object store refused our credentials ({code})")
+        if code == "NoSuchBucket" or status >= 500 or status == 429 or code == "SlowDown":
+            return ServiceUnavailable(f"the object store answered {code or status}")
+        return ServerError(f"unexpected object store error {code or status}")
+    if isinstance(exc, BotoCoreError):
+        return ServiceUnavailable(f"the object store is unreachable ({type(exc).__name__})")
+    return ServerError(f"unexpected object store failure ({type(exc).__name__})")
+
+
+class S3Backend(StorageBackend):
+    """Objects in one bucket of an S3-compatible store."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        path_style: bool = False,
+        part_size: int = DEFAULT_PART_SIZE,
+        client: S3Client | None = None,
+    ) -> None:
+        """Build the client (or take one, for tests); ``path_style`` for endpoints without
+        virtual-host buckets (MinIO, moto, most self-hosted stores).
+
+        Raises:
+            ConfigError: ``part_size`` under S3's 5 MiB minimum.
+        """
+        if part_size < MIN_PART_SIZE:
+            raise ConfigError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        self.bucket = bucket
+        self._part_size = part_size
+        if client is None:
+            config = Config(
+                s3={"addressing_style": "path" if path_style else "auto"},
+                signature_version="s3v4",
+                retries={"mode": "standard", "max_attempts": 3},
+                max_pool_connections=32,
+                # We send Content-MD5 ourselves; no second checksum over every byte.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                aws_session_token=session_token,
+                config=config,
+            )
+        self._client = client
+
+    async def put(
+        self,
+        key: str,
+        body: AsyncIterator[bytes],
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> ObjectInfo:
+        clean = validate_key(key)
+        ctype = check_content_type(content_type)
+        meta = check_metadata(metadata)
+        meter = BodyMeter(content_length, max_size)
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: list[CompletedPartTypeDef] = []
+        try:
+            async for chunk in body:
+                meter.add(chunk)
+                buffer += chunk
+                while len(buffer) >= self._part_size:
+                    if upload_id is None:
+                        created = await _call(
+                            self._client.create_multipart_upload,
+                            Bucket=self.bucket,
+                            Key=clean,
+                            ContentType=ctype,
+                            Metadata=meta,
+                        )
+                        upload_id = created["UploadId"]
+                    part = bytes(buffer[: self._part_size])
+                    del buffer[: self._part_size]
+                    parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, part))
+            meter.finish()
+            if upload_id is None:
+                etag = await _call(self._put_object, clean, bytes(buffer), ctype, meta)
+            else:
+                if buffer:
+                    parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, bytes(buffer)))
+                done = await _call(
+                    self._client.complete_multipart_upload,
+                    Bucket=self.bucket,
+                    Key=clean,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+                etag = done["ETag"]
+        except BaseException:
+            if upload_id is not None:
+                # Shielded: when our task is being cancelled (the client went away) the abort
+                # still runs to its end in its thread.
+                await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(self._abort, clean, upload_id)))
+            raise
+        return ObjectInfo(clean, meter.total, etag.strip('"'), ctype, meta, time.time())
+
+    def _put_object(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> str:
+        # Hashing happens here, in the thread, not on the event loop.
+        answer = self._client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentMD5=_md5_base64(data),
+            ContentType=content_type,
+            Metadata=metadata,
+        )
+        return answer["ETag"]
+
+    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> CompletedPartTypeDef:
+        def send() -> str:
+            answer = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=_md5_base64(data),
+            )
+            return answer["ETag"]
+
+        return {"PartNumber": number, "ETag": await _call(send)}
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (BotoClientError, BotoCoreError) as exc:
+            # sweep_temp will find it later.
+            log.warning("could not abort multipart upload: %s", map_boto_error(exc).detail)
+
+    async def get(self, key: str, *, byte_range: ByteRange | None = None) -> ObjectStream:
+        clean = validate_key(key)
+        extra: dict[str, Any] = {}
+        if byte_range is not None:
+            extra["Range"] = _range_header(byte_range)
+        answer = await _call(self._client.get_object, Bucket=self.bucket, Key=clean, **extra)
+        total = answer["ContentLength"]
+        span: tuple[int, int] | None = None
+        match = _CONTENT_RANGE.fullmatch(answer.get("ContentRange", ""))
+        if match is not None:
+            span = (int(match[1]), int(match[2]))
+            total = int(match[3])
+        info = ObjectInfo(
+            clean,
+            total,
+            answer["ETag"].strip('"'),
+            answer.get("ContentType") or "",
+            _lower(answer.get("Metadata", {})),
+            answer["LastModified"].timestamp(),
+        )
+        reader = _Body(answer["Body"])
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while data := await _call(reader.read, CHUNK_SIZE):
+                yield data
+
+        async def close() -> None:
+            reader.close()
+
+        return ObjectStream(info, chunks(), close=close, byte_range=span)
+
+    async def head(self, key: str) -> ObjectInfo:
+        clean = validate_key(key)
+        answer = await _call(self._client.head_object, Bucket=self.bucket, Key=clean)
+        return ObjectInfo(
+            clean,
+            answer["ContentLength"],
+            answer["ETag"].strip('"'),
+            answer.get("ContentType") or "",
+            _lower(answer.get("Metadata", {})),
+            answer["LastModified"].timestamp(),
+        )
+
+    async def delete(self, key: str) -> None:
+        clean = validate_key(key)
+        await _call(self._client.delete_object, Bucket=self.bucket, Key=clean)
+
+    async def list(
+        self,
+        prefix: str = "",
+        *,
+        limit: int = MAX_LIST_LIMIT,
+        continuation_token: str | None = None,
+    ) -> ListPage:
+        check_limit(limit)
+        extra: dict[str, Any] = {}
+        if continuation_token:
+            extra["ContinuationToken"] = continuation_token
+        answer = await _call(
+            self._client.list_objects_v2,
+            Bucket=self.bucket,
+            Prefix=prefix,
+            MaxKeys=limit,
+            **extra,
+        )
+        items = tuple(
+            ObjectSummary(
+                item["Key"],
+                item["Size"],
+                item["ETag"].strip('"'),
+                item["LastModified"].timestamp(),
+            )
+            for item in answer.get("Contents", [])
+        )
+        token = answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
+        return ListPage(items, token)
+
+    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+        source = validate_key(src)
+        target = validate_key(dst)
+        meta = None if metadata is None else check_metadata(metadata)
+        for _ in range(_COPY_RETRIES):
+            info = await self.head(source)
+            extra: dict[str, Any] = {"MetadataDirective": "COPY"}
+            if meta is not None:
+                extra = {"MetadataDirective": "REPLACE", "Metadata": meta, "ContentType": info.content_type}
+            try:
+                # CopySourceIfMatch pins the version we just read, so size and type stay true.
+                answer = await _call(
+                    self._client.copy_object,
+                    Bucket=self.bucket,
+                    Key=target,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                    CopySourceIfMatch=f'"{info.etag}"',
+                    **extra,
+                )
+            except PreconditionFailed:
+                continue  # replaced between head and copy
+            result = answer["CopyObjectResult"]
+            return ObjectInfo(
+                target,
+                info.size,
+                result.get("ETag", info.etag).strip('"'),
+                info.content_type,
+                info.metadata if meta is None else meta,
+                result["LastModified"].timestamp() if "LastModified" in result else time.time(),
+            )
+        raise ServiceUnavailable("the source kept changing while being copied")
+
+    async def sweep_temp(self, older_than_seconds: float) -> int:
+        return await _call(self._sweep, time.time() - older_than_seconds)
+
+    def _sweep(self, cutoff: float) -> int:
+        removed = 0
+        paginator = self._client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"].timestamp() <= cutoff:
+                    self._client.abort_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=upload["Key"],
+                        UploadId=upload["UploadId"],
+                    )
+                    removed += 1
+        return removed
+
+    async def check(self) -> None:
+        try:
+            await _call(self._client.head_bucket, Bucket=self.bucket)
+        except ServiceUnavailable:
+            raise
+        except UpdownError as exc:
+            # HeadBucket has no body, so a missing bucket comes back as a bare 404.
+            raise ServiceUnavailable(f"the bucket is not usable ({exc.code})") from exc
+
+
+class _Body:
+    """A response body read from threads; the lock keeps `close` from racing a read."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self._lock = threading.Lock()
+        self._open = True
+
+    def read(self, size: int) -> bytes:
+        with self._lock:
+            if not self._open:
+                return b""
+            data: bytes = self._body.read(size)
+            return data
+
+    def close(self) -> None:
+        with self._lock:
+            if self._open:
+                self._open = False
+                self._body.close()
+
+
+async def _call(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run one blocking boto call in a thread, its errors mapped to ours."""
+    try:
+        return await asyncio.to_thread(func, *args, **kwargs)
+    except (BotoClientError, BotoCoreError) as exc:
+        raise map_boto_error(exc) from exc
+
+
+def _range_header(byte_range: ByteRange) -> str:
+    start, end = byte_range
+    if start < 0:
+        if end is not None:
+            raise InvalidArgument("a suffix range has no end")
+        return f"bytes={start}"
+    if end is None:
+        return f"bytes={start}-"
+    if end < start:
+        raise InvalidArgument("the range ends before it starts")
+    return f"bytes={start}-{end}"
+
+
+def _md5_base64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def _lower(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {name.lower(): value for name, value in metadata.items()}
