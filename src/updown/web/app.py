@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from updown import __version__
+from updown.core.sigv4 import Credentials
 from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
 from updown.web import problems
+from updown.web.dataplane import DataPlane
 from updown.web.metrics import Metrics
-from updown.web.routes import health
+from updown.web.routes import auth, health, identity, wellknown
 
 
 def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
@@ -33,6 +35,9 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     api.state.metrics = metrics
     problems.install(api)
     api.include_router(health.router)
+    api.include_router(wellknown.router)
+    api.include_router(auth.router)
+    api.include_router(identity.router)
     return api
 
 
@@ -79,7 +84,18 @@ def create_app(runtime: Runtime) -> ASGIApp:
     """The whole service as one ASGI app."""
     metrics = Metrics()
     api = create_api(runtime, metrics)
-    dispatcher = Dispatcher(api, {}, runtime.settings.server.max_json_body)
+    settings = runtime.settings
+    dataplane = DataPlane(
+        runtime.storage,
+        runtime.gate,
+        bucket=settings.storage.bucket,
+        region=settings.s3.region,
+        service_credentials=Credentials(runtime.secrets.s3_access_key_id, runtime.secrets.s3_secret_access_key),
+        max_object_size=settings.storage.max_object_size,
+        clock=runtime.clock,
+        cors_origins=settings.storage.cors_origins,
+    )
+    dispatcher = Dispatcher(api, {"/s3": dataplane}, settings.server.max_json_body)
     return metrics.wrap(_ProblemGuard(dispatcher))
 
 

@@ -1,0 +1,191 @@
+"""The identity pool: stable identity ids for guests and users, their roles, and short-lived credentials.
+
+Temporary SigV4 credentials are derived, not stored: the secret and the session token are HMACs
+of the access key id under a service key, so the database holds only who they belong to and when
+they expire, and a leaked database row grants nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+import string
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from updown.auth.principal import ANONYMOUS, Principal
+from updown.auth.tokens import TokenService
+from updown.clock import Clock
+from updown.core.sigv4 import Credentials
+from updown.db.engine import Database
+from updown.db.models.identities import Identity, TemporaryCredential
+from updown.db.models.users import User
+from updown.errors import NotAuthorized
+from updown.settings import IdentitySettings
+
+_KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    credentials: Credentials
+    identity_id: str
+    expires_at: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accessKeyId": self.credentials.access_key_id,
+            "secretAccessKey": self.credentials.secret_access_key,
+            "sessionToken": self.credentials.session_token,
+            "expiration": datetime.fromtimestamp(self.expires_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "identityId": self.identity_id,
+        }
+
+
+class IdentityPool:
+    """Identities, roles and temporary credentials."""
+
+    def __init__(
+        self, db: Database, tokens: TokenService, clock: Clock, settings: IdentitySettings, *, credentials_key: bytes
+    ) -> None:
+        self.db = db
+        self.tokens = tokens
+        self.clock = clock
+        self.settings = settings
+        self._key = credentials_key
+
+    # -- identities ---------------------------------------------------------------------------
+
+    def new_identity_id(self) -> str:
+        return f"{self.settings.region}:{uuid.uuid4()}"
+
+    def identity_for_user(self, s: Session, user_id: str) -> str:
+        """The user's one identity id, created on first use (same session as the caller)."""
+        found = s.scalars(select(Identity.id).where(Identity.user_id == user_id)).one_or_none()
+        if found is not None:
+            return found
+        identity = Identity(id=self.new_identity_id(), kind="user", user_id=user_id, created_at=self.clock.now())
+        s.add(identity)
+        s.flush()
+        return identity.id
+
+    def create_guest(self) -> dict[str, Any]:
+        """A new guest identity and its bearer token."""
+        with self.db.session() as s:
+            identity = Identity(id=self.new_identity_id(), kind="guest", user_id=None, created_at=self.clock.now())
+            s.add(identity)
+        return {
+            "identityId": identity.id,
+            "token": self.tokens.issue_guest_token(identity.id),
+            "expiresIn": self.settings.guest_token_ttl,
+        }
+
+    def roles_for_groups(self, groups: tuple[str, ...]) -> tuple[str, ...]:
+        """The signed-in role, then one role per mapped group, in group order."""
+        extra = [self.settings.group_roles[g] for g in groups if g in self.settings.group_roles]
+        return (self.settings.authenticated_role, *dict.fromkeys(extra))
+
+    # -- principals ---------------------------------------------------------------------------
+
+    def principal_for_bearer(self, token: str) -> Principal:
+        """The principal a bearer token stands for.
+
+        Raises:
+            NotAuthorized: the token is bad, expired, revoked, or not an access or guest token.
+        """
+        if TokenService.token_use(token) == "guest":
+            guest = self.tokens.verify_guest(token)
+            return Principal(
+                kind="guest",
+                credential="guest_token",
+                identity_id=guest.identity_id,
+                roles=(self.settings.guest_role,),
+            )
+        claims = self.tokens.verify_access(token)
+        return Principal(
+            kind="user",
+            credential="access_token",
+            identity_id=claims.identity_id,
+            sub=claims.sub,
+            email=claims.email,
+            groups=claims.groups,
+            roles=self.roles_for_groups(claims.groups),
+            session_id=claims.session_id,
+        )
+
+    @staticmethod
+    def describe(principal: Principal) -> dict[str, Any]:
+        """``GET /identity/me``."""
+        if principal.identity_id is None:
+            raise NotAuthorized("no identity: sign in or get a guest identity first")
+        return {"identityId": principal.identity_id, "role": principal.roles[0], "roles": list(principal.roles)}
+
+    # -- temporary credentials ----------------------------------------------------------------
+
+    def issue_credentials(self, principal: Principal) -> IssuedCredentials:
+        """Short-lived SigV4 credentials carrying the caller's identity and roles.
+
+        Raises:
+            NotAuthorized: anonymous callers get none.
+        """
+        if principal is ANONYMOUS or principal.identity_id is None:
+            raise NotAuthorized("credentials need a guest or signed-in identity")
+        now = self.clock.now()
+        key_id = "ASIA" + "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(16))
+        expires_at = now + self.settings.credentials_ttl
+        with self.db.session() as s:
+            s.add(
+                TemporaryCredential(
+                    access_key_id=key_id,
+                    identity_id=principal.identity_id,
+                    user_id=principal.sub,
+                    roles=list(principal.roles),
+                    groups=list(principal.groups),
+                    issued_at=now,
+                    expires_at=expires_at,
+                )
+            )
+        return IssuedCredentials(self._derive(key_id), principal.identity_id, expires_at)
+
+    def resolve_temporary(self, access_key_id: str) -> tuple[Credentials, Principal] | None:
+        """The credentials and principal behind a temporary access key id, if live.
+
+        None for unknown or expired keys, and for users disabled since the keys were issued.
+        """
+        if not access_key_id.startswith("ASIA") or len(access_key_id) != 20:
+            return None
+        with self.db.session() as s:
+            row = s.get(TemporaryCredential, access_key_id)
+            if row is None or row.expires_at <= self.clock.now():
+                return None
+            email = None
+            if row.user_id is not None:
+                user = s.get(User, row.user_id)
+                if user is None or not user.enabled:
+                    return None
+                email = user.email
+            principal = Principal(
+                kind="user" if row.user_id else "guest",
+                credential="sigv4",
+                identity_id=row.identity_id,
+                sub=row.user_id,
+                email=email,
+                groups=tuple(row.groups),
+                roles=tuple(row.roles),
+            )
+        return self._derive(access_key_id), principal
+
+    def _derive(self, key_id: str) -> Credentials:
+        secret = hmac.new(self._key, f"secret:{key_id}".encode(), "sha256").digest()
+        token = hmac.new(self._key, f"token:{key_id}".encode(), "sha256").digest()
+        return Credentials(
+            access_key_id=key_id,
+            secret_access_key=base64.urlsafe_b64encode(secret).decode()[:40],
+            session_token=base64.urlsafe_b64encode(token).decode().rstrip("="),
+        )
