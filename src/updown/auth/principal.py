@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["anonymous", "guest", "user"]
+Kind = Literal["anonymous", "guest", "user", "service"]
 Credential = Literal["none", "access_token", "guest_token", "sigv4", "presigned"]
 
 ROUTE_FAMILIES: dict[str, frozenset[Credential]] = {
@@ -64,6 +64,9 @@ class Principal:
 
 
 ANONYMOUS = Principal(kind="anonymous", credential="none")
+# The control plane itself, acting through a URL it presigned with the service credentials: it
+# decided at presign time, so the data plane only checks the request is one such URL allows.
+SERVICE = Principal(kind="service", credential="presigned", roles=("service",))
 
 
 def may_reach(principal: Principal, family: str) -> bool:

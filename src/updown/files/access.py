@@ -19,6 +19,8 @@ GET = "s3:GetObject"
 PUT = "s3:PutObject"
 DELETE = "s3:DeleteObject"
 LIST = "s3:ListBucket"
+SIMULATE_POLICY = "updown:SimulatePolicy"
+API_ARN = "arn:updown:::"
 
 
 class AccessGate:
@@ -85,6 +87,26 @@ class AccessGate:
             AccessDenied: the policies do not allow it (the detail never says whether the key exists).
         """
         decision = self.decide(principal, action, key, **facts)  # type: ignore[arg-type]
+        if not decision.allowed:
+            raise AccessDenied("access denied")
+        return decision
+
+    def check_api(self, principal: Principal, action: str, resource: str) -> Decision:
+        """Guards a non-storage API action (e.g. ``updown:SimulatePolicy`` on ``policy``) with the same engine.
+
+        Raises:
+            AccessDenied: no policy of the principal's roles allows it.
+        """
+        request = Request(
+            action=action,
+            resource=f"{API_ARN}{resource}",
+            identity_id=principal.identity_id,
+            user_sub=principal.sub,
+            username=principal.email,
+            groups=principal.groups,
+            current_time=datetime.fromtimestamp(self.clock.now(), tz=UTC),
+        )
+        decision = self.policies.evaluate(principal.roles, request)
         if not decision.allowed:
             raise AccessDenied("access denied")
         return decision

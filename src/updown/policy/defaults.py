@@ -16,12 +16,17 @@ ME = "${cognito-identity.amazonaws.com:sub}"
 GUEST_POLICY = "guest-storage"
 AUTHENTICATED_POLICY = "authenticated-storage"
 ADMIN_POLICY = "admin-storage"
+SERVICE_POLICY = "service-storage"
+ADMIN_API_POLICY = "admin-api"
+# Non-storage resources the API guards with the same engine (e.g. POST /policy/simulate).
+API_ARN = "arn:updown:::"
 
 DEFAULT_ROLE_POLICIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "guest": (GUEST_POLICY,),
         "authenticated": (AUTHENTICATED_POLICY,),
-        "admin": (ADMIN_POLICY,),
+        "admin": (ADMIN_POLICY, ADMIN_API_POLICY),
+        "service": (SERVICE_POLICY,),
     }
 )
 
@@ -108,6 +113,36 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                     "Effect": "Allow",
                     "Action": "s3:*",
                     "Resource": [arn, f"{arn}/*"],
+                },
+            ],
+        },
+        ADMIN_API_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AdminApi",
+                    "Effect": "Allow",
+                    "Action": "updown:*",
+                    "Resource": f"{API_ARN}*",
+                },
+            ],
+        },
+        # The role of requests presigned with the service credentials: the control plane decided
+        # who may do what when it signed the URL; the signature binds the method and the key.
+        SERVICE_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ServiceObjects",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": f"{arn}/*",
+                },
+                {
+                    "Sid": "ServiceList",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": arn,
                 },
             ],
         },

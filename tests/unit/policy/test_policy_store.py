@@ -19,9 +19,16 @@ def test_policy_store_defaults_map_each_role_to_its_policy() -> None:
     assert dict(store.roles) == {
         "guest": ("guest-storage",),
         "authenticated": ("authenticated-storage",),
-        "admin": ("admin-storage",),
+        "admin": ("admin-storage", "admin-api"),
+        "service": ("service-storage",),
     }
-    assert set(store.policies) == {"guest-storage", "authenticated-storage", "admin-storage"}
+    assert set(store.policies) == {
+        "guest-storage",
+        "authenticated-storage",
+        "admin-storage",
+        "admin-api",
+        "service-storage",
+    }
 
 
 def test_policy_store_settings_add_a_policy_to_a_role() -> None:
