@@ -22,9 +22,9 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str] | Response:
-    """Readiness: the database (and storage) answer."""
-    failures = runtime.check_ready()
+async def readyz(runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, str] | Response:
+    """Readiness: the database and storage answer."""
+    failures = await runtime.check_ready()
     if failures:
         return problem_response(ServiceUnavailable(f"not ready: {', '.join(failures)} unreachable"))
     return {"status": "ready"}

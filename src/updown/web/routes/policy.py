@@ -21,7 +21,7 @@ class Simulate(BaseModel):
     role: Annotated[str, Field(min_length=1, max_length=128)]
     action: Annotated[str, Field(min_length=1, max_length=256)]
     resource: Annotated[str, Field(min_length=1, max_length=2048)]
-    identityId: Annotated[str, Field(max_length=128)] | None = None  # noqa: N815 - contract name
+    identityId: Annotated[str, Field(max_length=128)] | None = None
     context: dict[str, str | list[str]] | None = None
 
 
