@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. sigv4 policy dataplane")
     args = parser.parse_args(argv)
     here = Path(__file__).parent
-    available = sorted(m.name[len("bench_") :] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    available = sorted(
+        m.name[len("bench_") :] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_")
+    )
     chosen = args.names or available
     unknown = sorted(set(chosen) - set(available))
     if unknown:

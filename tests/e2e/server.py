@@ -41,7 +41,17 @@ class Server:
     def start(self, *args: str, timeout: float = 30.0) -> Server:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "updown", "serve", "--port", str(self.port), "--data", str(self.data_dir), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "updown",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data",
+                    str(self.data_dir),
+                    *args,
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,

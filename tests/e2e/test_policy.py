@@ -73,4 +73,5 @@ def test_policy_simulate_guest_and_anonymous_refused(client: httpx.Client) -> No
     assert client.post("/policy/simulate", json=body).status_code == 401
     guest = client.post("/identity/guest").json()["token"]
     r = client.post("/policy/simulate", json=body, headers=bearer(guest))
-    assert r.status_code == 403
+    assert r.status_code == 401
+    assert r.json()["code"] == "NotAuthorized"

@@ -76,7 +76,11 @@ def test_serve_bad_setting_one_line_error_no_traceback(tmp_path: Path) -> None:
     env = clean_env({"UPDOWN_SERVER__PROT": "1"})
     r = subprocess.run(
         [sys.executable, "-m", "updown", "serve", "--data", str(tmp_path / "d")],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert r.returncode != 0
     assert "unknown setting in environment: UPDOWN_SERVER__PROT" in r.stderr
@@ -89,7 +93,11 @@ def test_serve_bad_value_in_config_refused(tmp_path: Path) -> None:
     cfg.write_text("[server]\nport = 'eighty'\n")
     r = subprocess.run(
         [sys.executable, "-m", "updown", "serve", "--config", str(cfg), "--data", str(tmp_path / "d")],
-        capture_output=True, text=True, env=clean_env(), timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
     )
     assert r.returncode != 0
     assert "bad value for server.port" in r.stderr
@@ -100,7 +108,11 @@ def test_serve_init_writes_commented_config_with_fresh_secrets(tmp_path: Path) -
     def init(name: str) -> str:
         subprocess.run(
             [sys.executable, "-m", "updown", "init", "--config", str(tmp_path / name)],
-            capture_output=True, text=True, env=clean_env(), timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=60,
+            check=True,
         )
         return (tmp_path / name).read_text()
 
@@ -116,7 +128,11 @@ def test_serve_init_writes_commented_config_with_fresh_secrets(tmp_path: Path) -
         srv.stop()
     again = subprocess.run(
         [sys.executable, "-m", "updown", "init", "--config", str(tmp_path / "a.toml")],
-        capture_output=True, text=True, env=clean_env(), timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
     )
     assert again.returncode != 0
     assert "exists already" in again.stderr

@@ -103,9 +103,7 @@ def test_settings_template_parses_and_round_trips(tmp_path: Path) -> None:
     doc = tomllib.loads(text)
     assert doc["s3"] == {"access_key_id": "AKIDEXAMPLE", "secret_access_key": "sekrit"}
     # Uncommenting every default line gives a file the loader accepts with the same values.
-    uncommented = "\n".join(
-        line[2:] if line.startswith("# ") and " = " in line else line for line in text.splitlines()
-    )
+    uncommented = "\n".join(line[2:] if line.startswith("# ") and " = " in line else line for line in text.splitlines())
     cfg = tmp_path / "all.toml"
     cfg.write_text(uncommented)
     s = settings.load(data_dir=tmp_path, config=cfg, environ={})

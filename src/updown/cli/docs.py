@@ -60,7 +60,11 @@ def errors_markdown() -> str:
         "| status | code | when |",
         "|---|---|---|",
     ]
-    classes: list[type[errors.UpdownError]] = [*errors.all_client_errors(), errors.ServerError, errors.ServiceUnavailable]
+    classes: list[type[errors.UpdownError]] = [
+        *errors.all_client_errors(),
+        errors.ServerError,
+        errors.ServiceUnavailable,
+    ]
     for cls in classes:
         if cls in (errors.ClientError,):
             continue

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from updown.auth.principal import ANONYMOUS, Principal, may_reach
-from updown.errors import AccessDenied, NotAuthorized
+from updown.errors import NotAuthorized
 from updown.runtime import Runtime
 
 
@@ -44,9 +44,11 @@ def requires(family: str) -> Callable[[Principal], Principal]:
 
     def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not may_reach(principal, family):
+            # Like Cognito: a token of the wrong kind (a guest's where a user's access token is
+            # needed) is not a credential for this call at all, so 401 rather than 403.
             if principal.credential == "none":
                 raise NotAuthorized("sign in first: this call needs a bearer token")
-            raise AccessDenied("this credential cannot be used here")
+            raise NotAuthorized("this call needs a signed-in user's access token")
         return principal
 
     return check

@@ -10,8 +10,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Route families bound label cardinality: a path's first segment if it is one of these, else "other".
 FAMILIES = frozenset(
-    {"auth", "identity", "storage", "s3", "cdn", "events", "graphql", "policy", "healthz", "readyz",
-     "metrics", ".well-known", "docs", "openapi.json", "ui", "static"}
+    {
+        "auth",
+        "identity",
+        "storage",
+        "s3",
+        "cdn",
+        "events",
+        "graphql",
+        "policy",
+        "healthz",
+        "readyz",
+        "metrics",
+        ".well-known",
+        "docs",
+        "openapi.json",
+        "ui",
+        "static",
+    }
 )
 
 
