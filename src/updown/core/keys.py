@@ -142,8 +142,6 @@ def _unsafe(value: str) -> str | None:
     for ch in value:
         if _is_control(ch):
             return f"contains the control character U+{ord(ch):04X}"
-        if _is_surrogate(ch):
-            return "is not valid Unicode"
     for segment in value.split("/"):
         if segment in (".", ".."):
             return f"contains a {segment!r} segment"

@@ -174,3 +174,8 @@ def test_validate_key_any_input_is_idempotent_or_refused(key: str) -> None:
         return
     assert validate_key(clean) == clean
     assert unicodedata.is_normalized("NFC", clean)
+
+
+def test_validate_key_not_a_string_invalid_key() -> None:
+    with pytest.raises(InvalidKey, match="must be a string"):
+        validate_key(b"public/a")  # type: ignore[arg-type]
