@@ -69,6 +69,11 @@ class StorageSettings:
     max_object_size: int = setting(5 * 1024**3, "Largest object accepted, in bytes.")
     presign_expires: int = setting(900, "Default lifetime of a presigned URL, in seconds.")
     presign_max_expires: int = setting(604_800, "Longest lifetime a presigned URL may ask for (S3's 7 days).")
+    cors_origins: tuple[str, ...] = setting(
+        (),
+        "Origins allowed to call the /s3 data plane from a browser (CORS), e.g. https://app.example.com; "
+        '"*" allows any. Empty: no cross-origin access.',
+    )
 
 
 @dataclass(frozen=True)

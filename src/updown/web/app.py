@@ -19,7 +19,7 @@ from updown.runtime import Runtime
 from updown.web import problems
 from updown.web.dataplane import DataPlane
 from updown.web.metrics import Metrics
-from updown.web.routes import auth, health, identity, wellknown
+from updown.web.routes import auth, health, identity, policy, wellknown
 
 
 def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
@@ -38,6 +38,7 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     api.include_router(wellknown.router)
     api.include_router(auth.router)
     api.include_router(identity.router)
+    api.include_router(policy.router)
     return api
 
 
@@ -94,6 +95,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         max_object_size=settings.storage.max_object_size,
         clock=runtime.clock,
         cors_origins=settings.storage.cors_origins,
+        resolve_temporary=runtime.identity.resolve_temporary,
     )
     dispatcher = Dispatcher(api, {"/s3": dataplane}, settings.server.max_json_body)
     return metrics.wrap(_ProblemGuard(dispatcher))

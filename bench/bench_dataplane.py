@@ -1,0 +1,212 @@
+"""The data plane moving 1 GiB (quick: 256 MiB) beside nginx on loopback, in one run.
+
+Downloads: a presigned GET through `updown serve` (zero-copy pathsend), the same GET forced through
+the Python streaming path (``Range: bytes=0-``), and nginx serving the same file. Uploads: a
+presigned PUT (stored with its MD5 ETag and fsynced) beside the single-core MD5 rate over the same
+bytes, nginx accepting the same PUT (WebDAV, no fsync), and the disk's write+fsync rate. One
+raw-socket client for everything (``sendfile`` up, ``recv_into`` down), median of 3; the server
+workers' resident memory is sampled throughout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.common import Row
+from bench.servers import Nginx, Updown, rss_mib
+from updown.core.sigv4 import Credentials, Signer, object_url
+
+MIB = 1024 * 1024
+REPEATS = 3
+RSS_GOAL_MIB = 100.0
+
+
+def _request(port: int, head: str) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(head.encode())
+    return s
+
+
+def _read_head(s: socket.socket, buf: bytearray) -> tuple[int, dict[str, str], bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        if not chunk:
+            raise RuntimeError(f"connection closed before the response head: {data[:200]!r}")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, rest
+
+
+def download(port: int, target: str, extra: str = "") -> float:
+    """GET ``target``; returns bytes per second of the whole exchange."""
+    buf = bytearray(4 * MIB)
+    view = memoryview(buf)
+    t0 = time.perf_counter()
+    with _request(port, f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n") as s:
+        status, headers, rest = _read_head(s, buf)
+        if status not in (200, 206):
+            raise RuntimeError(f"GET {target} answered {status}")
+        left = int(headers["content-length"]) - len(rest)
+        total = int(headers["content-length"])
+        while left > 0:
+            n = s.recv_into(view, min(left, len(buf)))
+            if n == 0:
+                raise RuntimeError("download cut short")
+            left -= n
+    return total / (time.perf_counter() - t0)
+
+
+def upload(port: int, target: str, path: Path) -> tuple[float, dict[str, str]]:
+    """PUT the file at ``path`` (sent with sendfile); returns bytes per second and the answer's headers."""
+    size = path.stat().st_size
+    t0 = time.perf_counter()
+    head = f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    with _request(port, head) as s, path.open("rb") as f:
+        s.sendfile(f)
+        status, headers, _ = _read_head(s, bytearray())
+    if status not in (200, 201, 204):
+        raise RuntimeError(f"PUT {target} answered {status}")
+    return size / (time.perf_counter() - t0), headers
+
+
+def md5_rate(path: Path) -> tuple[float, str]:
+    """Single-core MD5 over the file (read from the page cache); bytes per second and the digest."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    buf = bytearray(MIB)
+    view = memoryview(buf)
+    t0 = time.perf_counter()
+    with path.open("rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            md5.update(view[:n])
+    return path.stat().st_size / (time.perf_counter() - t0), md5.hexdigest()
+
+
+def disk_rate(source: Path, target: Path) -> float:
+    """Write the file's bytes to ``target`` and fsync: the disk's durable write rate, bytes per second."""
+    buf = bytearray(MIB)
+    t0 = time.perf_counter()
+    with source.open("rb", buffering=0) as src, target.open("wb", buffering=0) as dst:
+        while n := src.readinto(buf):
+            dst.write(memoryview(buf)[:n])
+        os.fsync(dst.fileno())
+    rate = source.stat().st_size / (time.perf_counter() - t0)
+    target.unlink()
+    return rate
+
+
+@contextmanager
+def peak_rss(pids: list[int]) -> Iterator[list[float]]:
+    """Samples the summed RSS of ``pids`` every 10 ms; the yielded list ends as [baseline, peak]."""
+    result = [rss_mib(pids), 0.0]
+    result[1] = result[0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            result[1] = max(result[1], rss_mib(pids))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        done.set()
+        thread.join()
+
+
+def _median(fn: Callable[[], float]) -> float:
+    return statistics.median(fn() for _ in range(REPEATS))
+
+
+def _make_file(path: Path, size: int) -> None:
+    block = os.urandom(MIB)
+    with path.open("wb") as f:
+        for i in range(size // MIB):
+            # Every MiB differs a little, so nothing along the way can dedupe or compress it.
+            f.write(i.to_bytes(8, "little") + block[8:])
+
+
+def run(quick: bool = False) -> list[Row]:
+    size = (256 if quick else 1024) * MIB
+    label = "256 MiB" if quick else "1 GiB"
+    with tempfile.TemporaryDirectory(prefix="bench-dataplane-") as tmp:
+        root = Path(tmp)
+        (root / "updown").mkdir()
+        (root / "www").mkdir()
+        source = root / "www" / "file.bin"
+        _make_file(source, size)
+        with Updown(root / "updown") as ours, Nginx(root / "nginx", root / "www") as nginx:
+            stored = json.loads((ours.data_dir / "secrets.json").read_text())
+            signer = Signer(Credentials(stored["s3_access_key_id"], stored["s3_secret_access_key"]), "us-east-1")
+
+            def target(method: str, key: str) -> str:
+                url = signer.presign(method, object_url(f"{ours.url}/s3", "files", key), expires=3600, now=time.time())
+                return url.split(str(ours.port), 1)[1]
+
+            workers = ours.worker_pids()
+            upload(ours.port, target("PUT", "bench/file.bin"), source)  # the object the downloads read
+
+            with peak_rss(workers) as get_rss:
+                ours_get = _median(lambda: download(ours.port, target("GET", "bench/file.bin")))
+                ours_stream = _median(
+                    lambda: download(ours.port, target("GET", "bench/file.bin"), "Range: bytes=0-\r\n")
+                )
+            nginx_get = _median(lambda: download(nginx.port, "/files/file.bin"))
+
+            md5, digest = md5_rate(source)
+            etags: list[str] = []
+
+            def ours_put() -> float:
+                rate, headers = upload(ours.port, target("PUT", "bench/upload.bin"), source)
+                etags.append(headers.get("etag", ""))
+                return rate
+
+            with peak_rss(workers) as put_rss:
+                ours_up = _median(ours_put)
+            if set(etags) != {f'"{digest}"'}:
+                raise RuntimeError(f"upload ETags {etags} are not the MD5 {digest}")
+            nginx_up = _median(lambda: upload(nginx.port, "/put/upload.bin", source)[0])
+            disk = disk_rate(source, root / "disk-probe.bin")
+
+    def rss_note(r: list[float]) -> str:
+        verdict = "ok" if r[1] < RSS_GOAL_MIB else "ABOVE GOAL"
+        return f"goal < {RSS_GOAL_MIB:g} MiB {verdict}; baseline {r[0]:.0f} MiB, rise {r[1] - r[0]:+.0f} MiB"
+
+    gib, mib = 1024 * MIB, MIB
+    return [
+        Row(f"dataplane GET {label} (pathsend)", ours_get / gib, nginx_get / gib, "GiB/s", "nginx", goal=0.8),
+        Row(f"dataplane GET {label} streamed (Range 0-)", ours_stream / gib, nginx_get / gib, "GiB/s", "nginx"),
+        Row(
+            f"dataplane PUT {label} (MD5 ETag, fsync)",
+            ours_up / mib,
+            md5 / mib,
+            "MiB/s",
+            "md5 1 core",
+            goal=0.9,
+            note=f"disk write+fsync {disk / mib:,.0f} MiB/s",
+        ),
+        Row(f"dataplane PUT {label} vs nginx PUT (no fsync)", ours_up / mib, nginx_up / mib, "MiB/s", "nginx"),
+        Row("dataplane peak worker RSS during GETs", get_rss[1], None, "MiB", note=rss_note(get_rss)),
+        Row("dataplane peak worker RSS during PUTs", put_rss[1], None, "MiB", note=rss_note(put_rss)),
+    ]
+
+
+if __name__ == "__main__":
+    for row in run(quick=bool(os.environ.get("BENCH_QUICK"))):
+        print(row.line())

@@ -1,0 +1,132 @@
+"""S3's XML answers: the one place where updown errors become S3 error documents (and codes), and
+the ListObjectsV2 and POST-upload result documents.
+
+S3 has codes of its own where updown's vocabulary differs: an expired URL is ``AccessDenied``
+("Request has expired"), an invalid key ``InvalidArgument`` (S3 has no ``InvalidKey``), a header
+section over 8 KiB ``RequestHeaderSectionTooLarge`` and a body over the limit ``EntityTooLarge``,
+both with status 400 as S3 answers them.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from urllib.parse import quote
+from xml.sax.saxutils import escape
+
+from updown.errors import (
+    EntityTooLarge,
+    InvalidKey,
+    RequestExpired,
+    RequestHeaderFieldsTooLarge,
+    ServerError,
+    UpdownError,
+)
+from updown.storage.base import ListPage
+
+log = logging.getLogger("updown.s3")
+
+XML_TYPE = b"application/xml"
+_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+# updown class → (status, S3 code), where S3 differs from the class's own; looked up along the MRO.
+_S3_CODES: dict[type[UpdownError], tuple[int, str]] = {
+    RequestExpired: (403, "AccessDenied"),
+    InvalidKey: (400, "InvalidArgument"),
+    EntityTooLarge: (400, "EntityTooLarge"),
+    RequestHeaderFieldsTooLarge: (400, "RequestHeaderSectionTooLarge"),
+}
+
+
+def s3_error(exc: BaseException) -> tuple[int, str, str]:
+    """``(status, S3 code, message)`` for any exception; server faults are logged, never described."""
+    if isinstance(exc, ServerError):
+        log.error("data plane: %s: %s", type(exc).__name__, exc.detail)
+        return exc.status, exc.code, exc.title
+    if not isinstance(exc, UpdownError):
+        log.exception("data plane: unexpected error", exc_info=exc)
+        return 500, "InternalError", "We encountered an internal error. Please try again."
+    for cls in type(exc).__mro__:
+        mapped = _S3_CODES.get(cls)
+        if mapped is not None:
+            return mapped[0], mapped[1], exc.detail
+    return exc.status, exc.code, exc.detail
+
+
+def error_document(code: str, message: str, *, request_id: str, key: str | None = None, resource: str = "") -> bytes:
+    """``<Error><Code>…</Code><Message>…</Message>[<Key>…</Key>]<RequestId>…</RequestId></Error>``."""
+    parts = [_PROLOG, "<Error>", _el("Code", code), _el("Message", message)]
+    if key is not None:
+        parts.append(_el("Key", key))
+    if resource:
+        parts.append(_el("Resource", resource))
+    parts += [_el("RequestId", request_id), "</Error>"]
+    return "".join(parts).encode()
+
+
+def list_objects_v2(
+    bucket: str,
+    *,
+    prefix: str,
+    page: ListPage,
+    max_keys: int,
+    continuation_token: str | None,
+    url_encode: bool = False,
+) -> bytes:
+    """A ``ListBucketResult`` document (ListObjectsV2); ``url_encode`` for ``encoding-type=url``."""
+
+    def text(value: str) -> str:
+        return quote(value, safe="/~") if url_encode else value
+
+    parts = [
+        _PROLOG,
+        f'<ListBucketResult xmlns="{_NS}">',
+        _el("Name", bucket),
+        _el("Prefix", text(prefix)),
+        _el("KeyCount", str(len(page.items))),
+        _el("MaxKeys", str(max_keys)),
+        _el("IsTruncated", "true" if page.next_token else "false"),
+    ]
+    if url_encode:
+        parts.append(_el("EncodingType", "url"))
+    if continuation_token:
+        parts.append(_el("ContinuationToken", continuation_token))
+    if page.next_token:
+        parts.append(_el("NextContinuationToken", page.next_token))
+    for item in page.items:
+        parts += [
+            "<Contents>",
+            _el("Key", text(item.key)),
+            _el("LastModified", iso8601(item.last_modified)),
+            _el("ETag", f'"{item.etag}"'),
+            _el("Size", str(item.size)),
+            _el("StorageClass", "STANDARD"),
+            "</Contents>",
+        ]
+    parts.append("</ListBucketResult>")
+    return "".join(parts).encode()
+
+
+def post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
+    """The ``PostResponse`` document of a form upload answered with ``success_action_status=201``."""
+    return (
+        _PROLOG
+        + "<PostResponse>"
+        + _el("Location", location)
+        + _el("Bucket", bucket)
+        + _el("Key", key)
+        + _el("ETag", f'"{etag}"')
+        + "</PostResponse>"
+    ).encode()
+
+
+def iso8601(timestamp: float) -> str:
+    """``2024-01-02T03:04:05.000Z``, the form S3 lists times in."""
+    return (
+        datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(timestamp * 1000) % 1000:03d}Z"
+    )
+
+
+def _el(name: str, text: str) -> str:
+    return f"<{name}>{escape(text)}</{name}>"
