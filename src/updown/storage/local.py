@@ -65,6 +65,7 @@ from updown.storage.base import (
     check_metadata,
     resolve_range,
 )
+from updown.storage.pipeline import HashWritePipeline
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -79,6 +80,7 @@ _DIR_MODE: Final = 0o700
 # A concurrent delete may remove an empty directory between our mkdir and rename; or replace the
 # version we were about to open. Both are retried a few times, then reported.
 _RETRIES: Final = 8
+_WRITEBACK_EVERY: Final = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,35 +169,30 @@ class LocalBackend(StorageBackend):
         meter = BodyMeter(content_length, max_size)
         version = secrets.token_hex(16)
         temp = await _in_thread(_TempFile, self._tmp / f"{version}.data")
-        pending: asyncio.Future[tuple[None, None]] | None = None
+        pipeline: HashWritePipeline | None = None
         try:
-            batch = bytearray()
+            pipeline = HashWritePipeline(temp.write_mapped)
             async for chunk in body:
                 meter.add(chunk)
-                batch += chunk
-                if len(batch) >= CHUNK_SIZE:
-                    # One batch is hashed and written, in two threads, while the next one arrives.
-                    if pending is not None:
-                        await pending
-                    pending = _hash_and_write(temp, bytes(batch))
-                    batch.clear()
+                await pipeline.feed(chunk)
             meter.finish()
-            if pending is not None:
-                await pending
-                pending = None
-            if batch:
-                await _hash_and_write(temp, bytes(batch))
-            etag = await _in_thread(temp.finish)
+            etag = await pipeline.close()
+            pipeline = None
+            await _in_thread(temp.finish)
             info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time())
             await _in_thread(self._commit, temp.path, obj_dir, _Record(info, version))
             return info
         except BaseException:
-            if pending is not None:
-                _forget(pending)
-            # Synchronous on purpose: it runs even when the task is being cancelled, and waits
-            # at most for the one batch write in flight (the writer's lock).
-            temp.discard()
+            self._abandon(pipeline, temp)
             raise
+
+    @staticmethod
+    def _abandon(pipeline: HashWritePipeline | None, temp: _TempFile) -> None:
+        # Synchronous on purpose: it runs even when the task is being cancelled, and waits at most
+        # for the bounded work already queued in the pipeline's two threads.
+        if pipeline is not None:
+            pipeline.abort()
+        temp.discard()
 
     def _commit(self, data: Path, obj_dir: Path, record: _Record) -> None:
         version = record.version
@@ -489,13 +486,10 @@ class _TempFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
-        self._md5 = hashlib.md5(usedforsecurity=False)
         self._lock = threading.Lock()
         self._open = True
-
-    def hash(self, data: bytes) -> None:
-        # Only ever called in order, one batch at a time (the caller awaits each batch).
-        self._md5.update(data)
+        self._written = 0
+        self._flushed = 0
 
     def write(self, data: bytes) -> None:
         with self._lock:
@@ -504,14 +498,27 @@ class _TempFile:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view) :]
+            self._written += len(data)
+            if self._written - self._flushed >= _WRITEBACK_EVERY:
+                # Start writeback of what is written so far and drop it from the page cache: the
+                # final fsync then has little left to do, and a big upload does not fill memory
+                # with dirty pages that stall every writer on the machine at once.
+                os.posix_fadvise(self._fd, self._flushed, self._written - self._flushed, os.POSIX_FADV_DONTNEED)
+                self._flushed = self._written
 
-    def finish(self) -> str:
-        """Flush to disk and close; returns the MD5 hex digest."""
+    def write_mapped(self, data: bytes) -> None:
+        """:meth:`write`, with OSError turned into ours (the pipeline's thread hands it to the caller)."""
+        try:
+            self.write(data)
+        except OSError as exc:
+            raise _map_os_error(exc) from exc
+
+    def finish(self) -> None:
+        """Flush to disk and close."""
         with self._lock:
             os.fsync(self._fd)
             os.close(self._fd)
             self._open = False
-            return self._md5.hexdigest()
 
     def discard(self) -> None:
         with self._lock:
@@ -635,17 +642,6 @@ def _decode_token(token: str) -> str:
         return raw.decode()
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument("the continuation token is invalid") from exc
-
-
-def _hash_and_write(temp: _TempFile, data: bytes) -> asyncio.Future[tuple[None, None]]:
-    # hashlib and os.write both release the GIL: the two run side by side on two cores.
-    return asyncio.gather(_in_thread(temp.hash, data), _in_thread(temp.write, data))
-
-
-def _forget(future: asyncio.Future[tuple[None, None]]) -> None:
-    """Drop a write in flight: cancel it, or mark its outcome read so nothing logs it."""
-    if not future.cancel() and not future.cancelled():
-        future.exception()
 
 
 async def _in_thread(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
