@@ -1,7 +1,7 @@
 """The data plane moving 1 GiB (quick: 256 MiB) beside nginx on loopback, in one run.
 
-Downloads: a presigned GET through `updown serve` (zero-copy pathsend), the same GET forced through
-the Python streaming path (``Range: bytes=0-``), and nginx serving the same file. Uploads: a
+Downloads: a presigned GET through `updown serve` (200), the same GET as a ranged request
+(``Range: bytes=0-``, 206), and nginx serving the same file. Uploads: a
 presigned PUT (stored with its MD5 ETag and fsynced) beside the single-core MD5 rate over the same
 bytes, nginx accepting the same PUT (WebDAV, no fsync), and the disk's write+fsync rate. One
 raw-socket client for everything (``sendfile`` up, ``recv_into`` down), median of 3; the server
@@ -194,8 +194,8 @@ def run(quick: bool = False) -> list[Row]:
 
     gib, mib = 1024 * MIB, MIB
     return [
-        Row(f"dataplane GET {label} (pathsend)", ours_get / gib, nginx_get / gib, "GiB/s", "nginx", goal=0.8),
-        Row(f"dataplane GET {label} streamed (Range 0-)", ours_stream / gib, nginx_get / gib, "GiB/s", "nginx"),
+        Row(f"dataplane GET {label}", ours_get / gib, nginx_get / gib, "GiB/s", "nginx", goal=0.8),
+        Row(f"dataplane GET {label} ranged (bytes=0-)", ours_stream / gib, nginx_get / gib, "GiB/s", "nginx"),
         Row(
             f"dataplane PUT {label} (MD5 ETag, fsync)",
             ours_up / mib,

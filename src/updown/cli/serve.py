@@ -9,6 +9,9 @@ from updown import settings as settings_mod
 from updown.cli.common import common_options, load_settings
 
 
+HTTP1_BUFFER = 1024 * 1024
+
+
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
@@ -28,6 +31,7 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
 
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     click.echo(f"updown serving on {settings.public_url} (data: {settings.data_dir})", err=True)
     Granian(
@@ -38,6 +42,9 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
         workers=settings.server.workers,
         interface=Interfaces.ASGI,
         log_access=False,
+        # Bigger read buffers hand uploads to Python in ~1 MiB chunks instead of ~400 KiB ones:
+        # measured here, the hash-and-write path gains about a quarter (fewer GIL round trips).
+        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER),
     ).serve()
 
 

@@ -10,7 +10,6 @@ import abc
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Final
 
@@ -71,9 +70,6 @@ class ObjectStream:
 
     Use as ``async with await backend.get(key) as stream: async for chunk in stream: ...``; the
     stream pins one version of the object, so a concurrent replace never mixes versions.
-    ``path`` is set by the local backend: a file holding exactly this version's bytes (the whole
-    object), for zero-copy sending when no range was asked for. The file is never modified, but a
-    later replace or delete removes it; a sender that finds it gone must fall back to iterating.
     """
 
     def __init__(
@@ -83,11 +79,9 @@ class ObjectStream:
         *,
         close: Callable[[], Awaitable[None]],
         byte_range: tuple[int, int] | None = None,
-        path: Path | None = None,
     ) -> None:
         self.info = info
         self.byte_range = byte_range
-        self.path = path
         self._chunks = chunks
         self._close = close
         self._closed = False

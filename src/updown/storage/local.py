@@ -278,13 +278,7 @@ class LocalBackend(StorageBackend):
         async def close() -> None:
             reader.close()
 
-        return ObjectStream(
-            record.info,
-            chunks(),
-            close=close,
-            byte_range=span,
-            path=obj_dir / record.version,
-        )
+        return ObjectStream(record.info, chunks(), close=close, byte_range=span)
 
     def _open(self, obj_dir: Path) -> tuple[_Record, _Reader]:
         for _ in range(_RETRIES):

@@ -133,9 +133,6 @@ async def test_local_open_stream_keeps_reading_its_version_after_replace(store: 
     old = os.urandom(3 * 1024 * 1024)
     await store.put("k", chunks(old))
     async with await store.get("k") as stream:
-        assert stream.path is not None
-        assert stream.path.is_relative_to(store.root)
-        assert stream.path.read_bytes() == old
         await store.put("k", chunks(b"new"))
         await store.delete("k")
         assert b"".join([c async for c in stream]) == old
