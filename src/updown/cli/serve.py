@@ -8,7 +8,6 @@ from updown import runtime as runtime_mod
 from updown import settings as settings_mod
 from updown.cli.common import common_options, load_settings
 
-
 HTTP1_BUFFER = 1024 * 1024
 
 
