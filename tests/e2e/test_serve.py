@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +149,26 @@ def test_serve_two_workers_both_answer(tmp_path: Path) -> None:
         srv.stop()
     assert srv.proc is not None
     assert srv.proc.returncode is not None
+
+
+def test_serve_keys_rotate_new_key_signs_old_still_verifies(tmp_path: Path) -> None:
+    srv = Server(data_dir=tmp_path / "d", env=clean_env()).start()
+    try:
+        before = httpx.get(f"{srv.url}/.well-known/jwks.json").json()["keys"]
+        guest = httpx.post(f"{srv.url}/identity/guest").json()["token"]
+        out = srv.cli("keys", "rotate").stdout
+        assert out.startswith("new signing key ")
+        new_kid = out.split()[3]
+        # Workers rescan the keys directory every 30 s; a restart shows the result without waiting.
+        srv.stop()
+        srv.start()
+        after = httpx.get(f"{srv.url}/.well-known/jwks.json").json()["keys"]
+        assert {k["kid"] for k in after} == {k["kid"] for k in before} | {new_kid}
+        fresh = httpx.post(f"{srv.url}/identity/guest").json()["token"]
+        header = fresh.split(".")[0]
+        assert json.loads(base64.urlsafe_b64decode(header + "=="))["kid"] == new_kid
+        for token in (guest, fresh):
+            r = httpx.get(f"{srv.url}/identity/me", headers={"authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+    finally:
+        srv.stop()

@@ -1,4 +1,4 @@
-"""``updown init``: a commented ``updown.toml`` with fresh secrets."""
+"""``updown init`` (a commented ``updown.toml`` with fresh secrets) and ``updown keys rotate``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from updown import runtime as runtime_mod
 from updown import settings as settings_mod
 from updown.cli.common import common_options
 from updown.core import secrets
@@ -29,4 +30,21 @@ def init(force: bool, data_dir: str | None, config: str | None) -> None:
     click.echo(f"wrote {path} (mode 0600)")
 
 
-commands = (init,)
+@click.group()
+def keys() -> None:
+    """Token signing keys."""
+
+
+@keys.command("rotate")
+@common_options
+def rotate(data_dir: str | None, config: str | None) -> None:
+    """Make a new signing key current; older keys keep verifying until their tokens have expired."""
+    rt = runtime_mod.build(settings_mod.load(data_dir=data_dir, config=config))
+    try:
+        key = rt.keyring.rotate()
+    finally:
+        rt.close()
+    click.echo(f"new signing key {key.kid} ({key.alg}); servers pick it up within 30 s")
+
+
+commands = (init, keys)
