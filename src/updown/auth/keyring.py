@@ -12,7 +12,6 @@ import contextlib
 import fcntl
 import os
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from updown.clock import Clock
 from updown.core import jwt
 from updown.core.jwt import Algorithm, SigningKey, VerifyingKey
+from updown.core.secrets import write_private_file
 from updown.errors import ConfigError
 
 DEFAULT_RETIRE_AFTER = 24 * 3600
@@ -180,7 +180,7 @@ class Keyring:
         if self._entries and created <= self._entries[-1].created_ms:
             created = self._entries[-1].created_ms + 1  # keep the order strict within one millisecond
         try:
-            _write_atomic(self.directory / f"{created:015d}-{key.kid}.pem", key.to_pem())
+            write_private_file(self.directory / f"{created:015d}-{key.kid}.pem", key.to_pem())
         except OSError as exc:
             raise ConfigError(f"cannot write a signing key into the keys directory: {exc.strerror}") from exc
         self._entries.append(KeyEntry(key, created))
@@ -192,23 +192,3 @@ class Keyring:
             match = _NAME.fullmatch(path.name)
             if match is not None and match["kid"] not in live:
                 path.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a 0600 file via a temp file, fsync and rename, then fsync the directory."""
-    tmp = path.with_name(f".tmp-{secrets.token_hex(8)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
