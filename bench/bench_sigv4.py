@@ -15,7 +15,8 @@ import boto3
 from botocore.config import Config
 
 from bench.common import Row, rate
-from updown.core.sigv4 import Credentials, RequestParts, Signer, object_url, verify
+from updown.core.sigv4 import Credentials, Signer, object_url
+from updown.core.sigv4verify import RequestParts, verify
 
 GOAL = 10.0
 REGION = "eu-local-1"

@@ -15,16 +15,14 @@ from datetime import UTC, datetime, timedelta
 from updown.core.sigv4 import (
     ALGORITHM,
     MAX_EXPIRES,
-    CredentialSource,
     Now,
     Signer,
-    check_scope,
     epoch,
     parse_amz_date,
-    parse_credential,
     signature,
     signing_key,
 )
+from updown.core.sigv4verify import CredentialSource, check_scope, parse_credential
 from updown.errors import (
     AccessDenied,
     EntityTooLarge,

@@ -31,7 +31,8 @@ from updown.auth.principal import SERVICE, Principal
 from updown.clock import Clock
 from updown.core.keys import validate_key
 from updown.core.postpolicy import verify_post
-from updown.core.sigv4 import UNSIGNED_PAYLOAD, Credentials, RequestParts, VerifiedRequest, verify
+from updown.core.sigv4 import UNSIGNED_PAYLOAD, Credentials
+from updown.core.sigv4verify import RequestParts, VerifiedRequest, verify
 from updown.errors import (
     AccessDenied,
     EntityTooLarge,

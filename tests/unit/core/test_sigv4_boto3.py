@@ -16,14 +16,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 
-from updown.core.sigv4 import (
-    Credentials,
-    RequestParts,
-    Signer,
-    VerifiedRequest,
-    object_url,
-    verify,
-)
+from updown.core.sigv4 import Credentials, Signer, object_url
+from updown.core.sigv4verify import RequestParts, VerifiedRequest, verify
 from updown.errors import RequestExpired, SignatureDoesNotMatch
 
 REGION = "eu-local-1"

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from updown.core.sigv4 import (
     Credentials,
-    RequestParts,
     Signer,
     amz_date,
     canonical_uri,
@@ -19,8 +18,8 @@ from updown.core.sigv4 import (
     object_url,
     query_pairs,
     uri_encode,
-    verify,
 )
+from updown.core.sigv4verify import RequestParts, verify
 from updown.errors import AuthorizationQueryParametersError, RequestExpired, SignatureDoesNotMatch
 
 REGION = "eu-local-1"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from updown.core.sigv4 import Credentials, RequestParts, Signer, VerifiedRequest, verify
+from updown.core.sigv4 import Credentials, Signer
+from updown.core.sigv4verify import RequestParts, VerifiedRequest, verify
 from updown.errors import AccessDenied, SignatureDoesNotMatch
 
 VECTORS = Path(__file__).resolve().parents[2] / "vectors" / "sigv4"

@@ -9,17 +9,19 @@ import pytest
 from updown.core.sigv4 import (
     EMPTY_SHA256,
     Credentials,
-    CredentialSource,
-    RequestParts,
     Signer,
-    VerifiedRequest,
     amz_date,
     canonical_uri,
     parse_amz_date,
-    parse_authorization_header,
-    parse_presigned,
     query_pairs,
     signing_key,
+)
+from updown.core.sigv4verify import (
+    CredentialSource,
+    RequestParts,
+    VerifiedRequest,
+    parse_authorization_header,
+    parse_presigned,
     verify,
 )
 from updown.errors import (
