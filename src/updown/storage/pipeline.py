@@ -20,7 +20,7 @@ _STOP: bytes = b""  # the sentinel: real chunks are never empty (empty ones are 
 class HashWritePipeline:
     """Feeds chunks to an MD5 thread and a writer thread; ``close()`` returns the hex digest."""
 
-    def __init__(self, write: Callable[[bytes], None], *, limit: int = 8 * 1024 * 1024) -> None:
+    def __init__(self, write: Callable[[bytes], None], *, limit: int = 4 * 1024 * 1024) -> None:
         self._loop = asyncio.get_running_loop()
         self._write = write
         self._md5 = hashlib.md5(usedforsecurity=False)
