@@ -22,6 +22,7 @@ from updown.auth.throttle import Throttle
 from updown.auth.tokens import TokenService, hash_opaque, new_opaque
 from updown.clock import Clock
 from updown.core import passwords
+from updown.core.codes import Purpose
 from updown.core.emails import mask_email, normalize_email
 from updown.db.engine import Database
 from updown.db.models.users import AuthSession, ChallengeSession, RefreshToken, User, UserGroup
@@ -35,6 +36,8 @@ UNCONFIRMED = "UNCONFIRMED"
 CONFIRMED = "CONFIRMED"
 FORCE_CHANGE_PASSWORD = "FORCE_CHANGE_PASSWORD"
 BAD_CREDENTIALS = "Incorrect username or password."
+# Wrong codes per address and window, across codes (each code also dies after 5 wrong tries).
+_MAX_CODE_GUESSES = 15
 
 # Given a session and a user id, returns that user's identity id (creating it on first use).
 IdentityForUser = Callable[[Session, str], str]
@@ -159,24 +162,14 @@ class UserPool:
             CodeMismatch, ExpiredCode: a wrong, used, expired or exhausted code (alike for unknown emails).
             TooManyRequests: too many guesses for this address.
         """
-        address = normalize_email(email)
-        key = f"code:confirm:{address}"
-        self.throttle.check(key, 3 * 5, self.settings.throttle_window)
-        error: ClientError | None
-        with self.db.session() as s:
-            user = self._user_by_email(s, address)
-            if user is None:
-                error = CodeMismatch()
-            else:
-                error = self.codes.redeem(s, user_id=user.id, purpose="confirm", code=code)
-                if error is None:
-                    if user.status == UNCONFIRMED:
-                        user.status = CONFIRMED
-                    user.email_verified = True
-                    user.updated_at = self.clock.now()
-        if error is not None:
-            self.throttle.hit(key, self.settings.throttle_window)
-            raise error
+
+        def apply(s: Session, user: User) -> None:
+            if user.status == UNCONFIRMED:
+                user.status = CONFIRMED
+            user.email_verified = True
+            user.updated_at = self.clock.now()
+
+        self._redeem(normalize_email(email), "confirm", code, apply)
         return {"confirmed": True}
 
     def resend_code(self, email: str) -> dict[str, Any]:
@@ -332,26 +325,17 @@ class UserPool:
         """
         address = normalize_email(email)
         passwords.check_password(new_password, email=address)
-        key = f"code:reset:{address}"
-        self.throttle.check(key, 3 * 5, self.settings.throttle_window)
         new_hash = self.hasher.hash(new_password)
-        error: ClientError | None
-        with self.db.session() as s:
-            user = self._user_by_email(s, address)
-            if user is None:
-                error = CodeMismatch()
-            else:
-                error = self.codes.redeem(s, user_id=user.id, purpose="reset", code=code)
-                if error is None:
-                    user.password_hash = new_hash
-                    # The code proves the mailbox: an unconfirmed or challenged user is now confirmed.
-                    user.status = CONFIRMED
-                    user.email_verified = True
-                    user.updated_at = self.clock.now()
-                    self._revoke_all(s, user.id, "password_reset")
-        if error is not None:
-            self.throttle.hit(key, self.settings.throttle_window)
-            raise error
+
+        def apply(s: Session, user: User) -> None:
+            user.password_hash = new_hash
+            # The code proves the mailbox: an unconfirmed or challenged user is now confirmed.
+            user.status = CONFIRMED
+            user.email_verified = True
+            user.updated_at = self.clock.now()
+            self._revoke_all(s, user.id, "password_reset")
+
+        self._redeem(address, "reset", code, apply)
 
     def change_password(self, claims: Principal, old_password: str, new_password: str) -> None:
         """Changes the signed-in user's password after checking the old one.
@@ -402,6 +386,27 @@ class UserPool:
             return self._profile(s, user)
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _redeem(self, address: str, purpose: Purpose, code: str, apply: Callable[[Session, User], None]) -> None:
+        """Redeems a user's code and applies its effect in the same transaction, or raises.
+
+        Guesses are throttled per address; an unknown address fails like a wrong code. A spent try
+        is committed before the error is raised (see CodeBook.redeem).
+        """
+        key = f"code:{purpose}:{address}"
+        self.throttle.check(key, _MAX_CODE_GUESSES, self.settings.throttle_window)
+        error: ClientError | None
+        with self.db.session() as s:
+            user = self._user_by_email(s, address)
+            if user is None:
+                error = CodeMismatch()
+            else:
+                error = self.codes.redeem(s, user_id=user.id, purpose=purpose, code=code)
+                if error is None:
+                    apply(s, user)
+        if error is not None:
+            self.throttle.hit(key, self.settings.throttle_window)
+            raise error
 
     def _profile(self, s: Session, user: User) -> dict[str, Any]:
         return {
