@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -13,10 +15,15 @@ from updown.mail.outbox import Outbox
 from updown.runtime import Runtime
 
 
-def _runtime(data_dir: str | None, config: str | None) -> Runtime:
+@contextmanager
+def _runtime(data_dir: str | None, config: str | None) -> Iterator[Runtime]:
+    """A migrated runtime for one command, closed afterwards."""
     rt = runtime_mod.build(load_settings(data_dir, config))
-    rt.database.migrate()
-    return rt
+    try:
+        rt.database.migrate()
+        yield rt
+    finally:
+        rt.close()
 
 
 @click.group()
@@ -41,13 +48,10 @@ def create(
     config: str | None,
 ) -> None:
     """Create a user (confirmed unless --unconfirmed)."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         created = rt.user_admin.create_user(
             email, password, groups=groups, temporary=temporary, unconfirmed=unconfirmed
         )
-    finally:
-        rt.close()
     click.echo(f"created {created.email} sub={created.sub} status={created.status} groups={','.join(created.groups)}")
 
 
@@ -57,11 +61,8 @@ def create(
 @common_options
 def add_to_group(email: str, group: str, data_dir: str | None, config: str | None) -> None:
     """Add a user to a group (takes effect at their next sign-in or refresh)."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         rt.user_admin.add_to_group(email, group)
-    finally:
-        rt.close()
     click.echo(f"added {email} to {group}")
 
 
@@ -71,11 +72,8 @@ def add_to_group(email: str, group: str, data_dir: str | None, config: str | Non
 @common_options
 def remove_from_group(email: str, group: str, data_dir: str | None, config: str | None) -> None:
     """Remove a user from a group."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         rt.user_admin.remove_from_group(email, group)
-    finally:
-        rt.close()
     click.echo(f"removed {email} from {group}")
 
 
@@ -84,11 +82,8 @@ def remove_from_group(email: str, group: str, data_dir: str | None, config: str 
 @common_options
 def list_users(as_json: bool, data_dir: str | None, config: str | None) -> None:
     """List users with their status and groups."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         users = rt.user_admin.list_users()
-    finally:
-        rt.close()
     for u in users:
         if as_json:
             record = {
@@ -109,11 +104,8 @@ def list_users(as_json: bool, data_dir: str | None, config: str | None) -> None:
 @common_options
 def disable(email: str, data_dir: str | None, config: str | None) -> None:
     """Disable a user: every session ends and their tokens stop working at once."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         rt.user_admin.set_enabled(email, False)
-    finally:
-        rt.close()
     click.echo(f"disabled {email}")
 
 
@@ -122,11 +114,8 @@ def disable(email: str, data_dir: str | None, config: str | None) -> None:
 @common_options
 def enable(email: str, data_dir: str | None, config: str | None) -> None:
     """Enable a disabled user again."""
-    rt = _runtime(data_dir, config)
-    try:
+    with _runtime(data_dir, config) as rt:
         rt.user_admin.set_enabled(email, True)
-    finally:
-        rt.close()
     click.echo(f"enabled {email}")
 
 
