@@ -140,6 +140,9 @@ def _make_file(path: Path, size: int) -> None:
         for i in range(size // MIB):
             # Every MiB differs a little, so nothing along the way can dedupe or compress it.
             f.write(i.to_bytes(8, "little") + block[8:])
+        # Flushed now, so its writeback does not land in the middle of the timed uploads.
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def run(quick: bool = False) -> list[Row]:

@@ -270,3 +270,48 @@ async def test_local_put_and_get_of_large_body_keep_memory_flat(store: LocalBack
         tracemalloc.stop()
     assert (info.size, total) == (32 * 1024 * 1024, 32 * 1024 * 1024)
     assert peak < 8 * 1024 * 1024
+
+
+SIZES = [0, 1, 4095, 4096, 4097, 2 * 1024 * 1024, 2 * 1024 * 1024 + 5, 5 * 1024 * 1024 + 123]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "buffered"])
+async def test_local_put_block_boundary_sizes_round_trip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    import updown.storage.local as local
+
+    if not direct:
+        monkeypatch.setattr(local, "_O_DIRECT", 0)
+    store = LocalBackend(tmp_path / "root")
+    for size in SIZES:
+        data = os.urandom(size)
+        step = 1000 if size < 10_000 else 65536
+        info = await store.put(f"s/{size}", chunks(*(data[i : i + step] for i in range(0, size, step))))
+        assert info.size == size
+        assert info.etag == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        assert await read_all(store, f"s/{size}") == data
+        versions = [p for p in store.object_dir(f"s/{size}").iterdir() if p.name != META]
+        assert [p.stat().st_size for p in versions] == [size]  # no block padding left on disk
+
+
+async def test_local_put_o_direct_refused_falls_back_to_buffered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import updown.storage.local as local
+
+    real_open = os.open
+    calls: list[int] = []
+
+    def open_without_direct(path: object, flags: int, *args: object) -> int:
+        calls.append(flags)
+        if local._O_DIRECT and flags & local._O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(local.os, "open", open_without_direct)
+    store = LocalBackend(tmp_path / "root")
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    await store.put("k", chunks(data))
+    assert await read_all(store, "k") == data
+    assert any(f & local._O_DIRECT for f in calls) or not local._O_DIRECT
