@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import IncompleteBody, InvalidArgument, InvalidKey, NoSuchKey, ServiceUnavailable
+from updown.storage import spool
 from updown.storage.local import META, LocalBackend
 
 pytestmark = pytest.mark.anyio
@@ -279,10 +280,8 @@ SIZES = [0, 1, 4095, 4096, 4097, 2 * 1024 * 1024, 2 * 1024 * 1024 + 5, 5 * 1024 
 async def test_local_put_block_boundary_sizes_round_trip(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
 ) -> None:
-    import updown.storage.local as local
-
     if not direct:
-        monkeypatch.setattr(local, "_O_DIRECT", 0)
+        monkeypatch.setattr(spool, "_O_DIRECT", 0)
     store = LocalBackend(tmp_path / "root")
     for size in SIZES:
         data = os.urandom(size)
@@ -298,20 +297,18 @@ async def test_local_put_block_boundary_sizes_round_trip(
 async def test_local_put_o_direct_refused_falls_back_to_buffered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import updown.storage.local as local
-
     real_open = os.open
     calls: list[int] = []
 
     def open_without_direct(path: object, flags: int, *args: object) -> int:
         calls.append(flags)
-        if local._O_DIRECT and flags & local._O_DIRECT:
+        if spool._O_DIRECT and flags & spool._O_DIRECT:
             raise OSError(errno.EINVAL, "Invalid argument")
         return real_open(path, flags, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(local.os, "open", open_without_direct)
+    monkeypatch.setattr(spool.os, "open", open_without_direct)
     store = LocalBackend(tmp_path / "root")
     data = os.urandom(3 * 1024 * 1024 + 7)
     await store.put("k", chunks(data))
     assert await read_all(store, "k") == data
-    assert any(f & local._O_DIRECT for f in calls) or not local._O_DIRECT
+    assert any(f & spool._O_DIRECT for f in calls) or not spool._O_DIRECT
