@@ -37,6 +37,20 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     raise RuntimeError(f"{url} did not answer in {timeout}s:\n{log.read_text(errors='replace')}")
 
 
+def _launch(
+    cmd: list[str], log: Path, health_url: str, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Starts ``cmd`` in its own session with output to ``log``; waits for ``health_url``; stops it on failure."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
+    try:
+        _wait_http(health_url, proc, log)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc
+
+
 def _stop(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -68,21 +82,8 @@ class Updown:
     def start(self) -> Updown:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UPDOWN_")}
         env.update(self.env)
-        log = self.root / "updown.log"
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "updown", "serve", "--port", str(self.port), "--data", str(self.data_dir)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=self.root,
-                start_new_session=True,
-            )
-        try:
-            _wait_http(f"{self.url}/healthz", self.proc, log)
-        except BaseException:
-            self.stop()
-            raise
+        cmd = [sys.executable, "-m", "updown", "serve", "--port", str(self.port), "--data", str(self.data_dir)]
+        self.proc = _launch(cmd, self.root / "updown.log", f"{self.url}/healthz", env=env, cwd=self.root)
         return self
 
     def stop(self) -> None:
@@ -163,19 +164,8 @@ http {{
 }}
 """
         )
-        log = self.root / "logs" / "stdout.log"
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "logs" / "error.log")],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait_http(f"{self.url}/ping", self.proc, log)
-        except BaseException:
-            self.stop()
-            raise
+        cmd = [binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "logs" / "error.log")]
+        self.proc = _launch(cmd, self.root / "logs" / "stdout.log", f"{self.url}/ping")
         return self
 
     def stop(self) -> None:
