@@ -65,7 +65,8 @@ from updown.storage.base import (
     check_metadata,
     resolve_range,
 )
-from updown.storage.pipeline import HashWritePipeline
+from updown.storage.pipeline import HashWriteRing
+from updown.storage.reaper import Reaper
 from updown.storage.spool import SpoolFile, map_os_error
 
 P = ParamSpec("P")
@@ -126,6 +127,7 @@ class LocalBackend(StorageBackend):
         self._tmp = self._root / "tmp"
         for directory in (self._root, self._objects, self._tmp):
             directory.mkdir(mode=_DIR_MODE, exist_ok=True)
+        self._reaper = Reaper(self._tmp)
 
     @property
     def root(self) -> Path:
@@ -169,9 +171,9 @@ class LocalBackend(StorageBackend):
         meter = BodyMeter(content_length, max_size)
         version = secrets.token_hex(16)
         temp = await _in_thread(SpoolFile, self._tmp / f"{version}.data")
-        pipeline: HashWritePipeline | None = None
+        pipeline: HashWriteRing | None = None
         try:
-            pipeline = HashWritePipeline(temp.write_mapped)
+            pipeline = HashWriteRing(temp.write_mapped)
             async for chunk in body:
                 meter.add(chunk)
                 await pipeline.feed(chunk)
@@ -187,9 +189,9 @@ class LocalBackend(StorageBackend):
             raise
 
     @staticmethod
-    def _abandon(pipeline: HashWritePipeline | None, temp: SpoolFile) -> None:
+    def _abandon(pipeline: HashWriteRing | None, temp: SpoolFile) -> None:
         # Synchronous on purpose: it runs even when the task is being cancelled, and waits at most
-        # for the bounded work already queued in the pipeline's two threads.
+        # for the bounded work in flight in the pipeline's two threads.
         if pipeline is not None:
             pipeline.abort()
         temp.discard()
@@ -223,7 +225,7 @@ class LocalBackend(StorageBackend):
         # The version we saw before committing can never become current again (versions are
         # unique), so removing it is safe whatever other writers did meanwhile.
         if previous is not None and previous.version != version:
-            (obj_dir / previous.version).unlink(missing_ok=True)
+            self._reaper.retire(obj_dir / previous.version)
 
     def _make_dirs(self, obj_dir: Path, key: str) -> None:
         missing: list[Path] = []
@@ -311,7 +313,7 @@ class LocalBackend(StorageBackend):
         except FileNotFoundError:
             return  # a concurrent delete won
         _fsync_dir(obj_dir)
-        (obj_dir / record.version).unlink(missing_ok=True)
+        self._reaper.retire(obj_dir / record.version)
         self._prune(obj_dir)
 
     def _prune(self, directory: Path) -> None:

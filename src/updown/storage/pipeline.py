@@ -1,106 +1,178 @@
-"""Hash beside the write: a body is MD5-hashed and written by two threads at once, with bounded memory.
+"""Hash beside the write: an upload passes through one page-aligned ring that an MD5 thread and a
+writer thread read at the same time, each in whole spans, with bounded memory.
 
-The event loop only hands chunks over (no copies: the same ``bytes`` go to both threads), so the
-upload runs at the speed of the slower of MD5 and the disk, not their sum, and the loop stays free
-to receive the next chunks. At most ``limit`` bytes wait in either thread; past that the producer
-awaits room, which is how backpressure reaches the client's TCP window.
+Why a ring read in spans: the event loop copies each received chunk into the ring once, and each
+thread then takes the GIL once per span (2 MiB or more) instead of once per chunk, which on two
+cores is where a per-chunk queue lost its time (threads waiting for the GIL between chunks). The
+spans are page-aligned, so the writer hands them straight to an ``O_DIRECT`` file with no staging
+copy. Measured on the 2-core bench machine, 1 GiB through granian into this pipeline: the loop's
+receiving phase took as long as the MD5 thread's hashing (2.1 s each), where per-chunk queues
+added about a second to it.
+
+Backpressure: the loop waits while the ring is full, which is how a slow disk reaches the client's
+TCP window. Bodies smaller than one span never start the threads: they are hashed and written in one
+worker-thread call at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import queue
+import mmap
 import threading
 from collections.abc import Callable
 
-_STOP: bytes = b""  # the sentinel: real chunks are never empty (empty ones are not fed)
+RING = 8 * 1024 * 1024  # 8/2 MiB measured as fast as 16/4 MiB, and half the memory per upload
+SPAN = 2 * 1024 * 1024
+_HASH, _WRITE = 0, 1
 
 
-class HashWritePipeline:
-    """Feeds chunks to an MD5 thread and a writer thread; ``close()`` returns the hex digest."""
+class HashWriteRing:
+    """Feeds chunks through a ring to an MD5 thread and a writer; ``close()`` returns the hex digest.
 
-    def __init__(self, write: Callable[[bytes], None], *, limit: int = 4 * 1024 * 1024) -> None:
+    ``write`` receives page-aligned memoryviews over the ring, in order, each a multiple of
+    ``span`` long except the last; it must not keep them after returning.
+    """
+
+    def __init__(self, write: Callable[[memoryview], object], *, size: int = RING, span: int = SPAN) -> None:
+        if span % mmap.PAGESIZE or size % span:
+            raise ValueError("the ring must be whole spans, and a span whole pages")
         self._loop = asyncio.get_running_loop()
         self._write = write
+        self._size = size
+        self._span = span
+        self._ring = mmap.mmap(-1, size)  # anonymous maps are page-aligned, as O_DIRECT needs
+        self._view = memoryview(self._ring)
         self._md5 = hashlib.md5(usedforsecurity=False)
-        self._limit = limit
-        self._lock = threading.Lock()
-        self._pending = [0, 0]  # bytes queued for [hash, write]
+        self._head = 0  # bytes fed so far
+        self._pos = [0, 0]  # bytes consumed so far by [hash, write]
+        self._ended = False  # no more chunks: the threads take what is left, aligned or not
+        self._stopped = False  # aborted, or finished and released
+        self._cond = threading.Condition()
         self._room = asyncio.Event()
-        self._room.set()
+        self._waiting = False
         self._error: BaseException | None = None
-        self._queues: tuple[queue.SimpleQueue[bytes], queue.SimpleQueue[bytes]] = (
-            queue.SimpleQueue(),
-            queue.SimpleQueue(),
-        )
-        self._threads = (
-            threading.Thread(target=self._run, args=(0, self._md5.update), daemon=True, name="updown-md5"),
-            threading.Thread(target=self._run, args=(1, write), daemon=True, name="updown-write"),
-        )
-        for t in self._threads:
-            t.start()
-        self._closed = False
+        self._threads: tuple[threading.Thread, threading.Thread] | None = None
 
     async def feed(self, chunk: bytes) -> None:
-        """Queues one chunk for both threads; waits while either has ``limit`` bytes queued.
+        """Copies one chunk into the ring; waits while the ring is full.
 
         Raises:
             OSError (or whatever the writer raised): the write failed; stop feeding.
         """
-        if self._error is not None:
-            raise self._error
-        if not chunk:
-            return
-        size = len(chunk)
-        with self._lock:
-            self._pending[0] += size
-            self._pending[1] += size
-            full = max(self._pending) > self._limit
-            if full:
-                self._room.clear()
-        self._queues[0].put(chunk)
-        self._queues[1].put(chunk)
-        if full:
-            await self._room.wait()
-            if self._error is not None:
-                raise self._error
+        self._raise_if_failed()
+        data = memoryview(chunk)
+        while data:
+            free = self._size - (self._head - min(self._pos))
+            if free == 0:
+                await self._wait_for_room()
+                continue
+            at = self._head % self._size
+            n = min(len(data), free, self._size - at)
+            self._view[at : at + n] = data[:n]
+            data = data[n:]
+            before = self._head
+            self._head += n
+            if before // self._span != self._head // self._span:
+                self._wake_threads()
 
     async def close(self) -> str:
-        """Waits for both threads to finish; returns the MD5 hex digest of everything fed."""
-        self._stop()
-        await asyncio.to_thread(self._join)
-        if self._error is not None:
-            raise self._error
+        """Waits until everything fed is hashed and written; returns the MD5 hex digest."""
+        self._raise_if_failed()
+        if self._threads is None:
+            await asyncio.to_thread(self._drain_inline)
+        else:
+            with self._cond:
+                self._ended = True
+                self._cond.notify_all()
+            await asyncio.to_thread(self._join)
+            self._raise_if_failed()
+        self._release()
         return self._md5.hexdigest()
 
     def abort(self) -> None:
-        """Stops both threads and waits for them (at most ``limit`` bytes of work): for error paths."""
-        self._stop()
+        """Stops the threads and waits for them (at most one span of work each): for error paths."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
         self._join()
+        self._release()
 
-    def _stop(self) -> None:
-        if not self._closed:
-            self._closed = True
-            for q in self._queues:
-                q.put(_STOP)
+    # ------------------------------------------------------------------ loop side
+
+    def _wake_threads(self) -> None:
+        if self._threads is None:
+            self._threads = (
+                threading.Thread(target=self._run, args=(_HASH,), daemon=True, name="updown-md5"),
+                threading.Thread(target=self._run, args=(_WRITE,), daemon=True, name="updown-write"),
+            )
+            for t in self._threads:
+                t.start()
+            return
+        with self._cond:
+            self._cond.notify_all()
+
+    async def _wait_for_room(self) -> None:
+        self._room.clear()
+        self._waiting = True
+        # Checked again after raising the flag: a thread that advanced before seeing it did not wake us.
+        if self._head - min(self._pos) == self._size and self._error is None:
+            await self._room.wait()
+        self._waiting = False
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _drain_inline(self) -> None:
+        with self._view[: self._head] as body:
+            self._md5.update(body)
+            if body:
+                self._write(body)
 
     def _join(self) -> None:
-        for t in self._threads:
-            t.join()
+        if self._threads is not None:
+            for t in self._threads:
+                t.join()
 
-    def _run(self, which: int, work: Callable[[bytes], object]) -> None:
-        q = self._queues[which]
-        failed = False
-        while (chunk := q.get()) is not _STOP:
-            if not failed:
-                try:
-                    work(chunk)
-                except BaseException as exc:  # handed to the producer, which raises it
-                    failed = True
-                    self._error = exc
-            with self._lock:
-                self._pending[which] -= len(chunk)
-                wake = failed or max(self._pending) <= self._limit // 2
-            if wake and not self._room.is_set():
+    def _release(self) -> None:
+        if not self._ring.closed:
+            self._stopped = True
+            self._view.release()
+            # An error's traceback may still hold a view of the ring: then it is freed along with it.
+            with contextlib.suppress(BufferError):
+                self._ring.close()
+
+    # ------------------------------------------------------------------ thread side
+
+    def _run(self, which: int) -> None:
+        work: Callable[[memoryview], object] = self._md5.update if which == _HASH else self._write
+        while True:
+            with self._cond:
+                while True:
+                    if self._stopped:
+                        return
+                    pos = self._pos[which]
+                    ready = self._head - pos
+                    if ready >= self._span or (self._ended and ready > 0):
+                        break
+                    if self._ended:
+                        return
+                    self._cond.wait()
+                ended = self._ended
+            at = pos % self._size
+            # Whole spans while chunks still come (the writer's offsets stay block-aligned);
+            # the unaligned tail only once the body has ended.
+            n = min(ready if ended else ready - ready % self._span, self._size - at)
+            try:
+                with self._view[at : at + n] as piece:
+                    work(piece)
+            except BaseException as exc:  # handed to the loop, which raises it from feed or close
+                self._error = exc
+                self._loop.call_soon_threadsafe(self._room.set)
+                return
+            self._pos[which] = pos + n
+            if self._waiting:
                 self._loop.call_soon_threadsafe(self._room.set)

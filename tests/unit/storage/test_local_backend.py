@@ -141,6 +141,28 @@ async def test_local_open_stream_keeps_reading_its_version_after_replace(store: 
         await store.head("k")
 
 
+async def test_local_replace_and_delete_retire_old_versions_off_the_request_path(store: LocalBackend) -> None:
+    await store.put("k", chunks(b"one"))
+    await store.put("k", chunks(b"two"))
+    obj_dir = store.object_dir("k")
+    assert len(versions_in(obj_dir)) == 1  # the replaced version left the object tree at once
+    await store.put("gone", chunks(b"x"))
+    await store.delete("gone")
+    assert not store.object_dir("gone").exists()
+    store._reaper.drain()
+    assert list((store.root / "tmp").iterdir()) == []  # and was unlinked in the background
+    assert await read_all(store, "k") == b"two"
+
+
+async def test_local_retired_file_left_by_a_crash_is_swept(store: LocalBackend) -> None:
+    await store.put("k", chunks(b"one"))
+    parked = store.root / "tmp" / "0123.retired"
+    parked.write_bytes(b"old version whose unlink never ran")
+    os.utime(parked, (0, 0))
+    assert await store.sweep_temp(older_than_seconds=60) >= 1
+    assert not parked.exists()
+
+
 async def test_local_failed_puts_leave_no_temp_files(store: LocalBackend) -> None:
     big = os.urandom(3 * 1024 * 1024)
     with pytest.raises(IncompleteBody):
