@@ -79,6 +79,12 @@ _MAX_SEGMENT_NAME: Final = 200
 _SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 _FILE_MODE: Final = 0o600
 _DIR_MODE: Final = 0o700
+# Reads of objects: 256 KiB pieces, read on the event loop when the page cache holds them
+# (preadv with RWF_NOWAIT) and in a worker thread when they must come from the disk.
+_READ_CHUNK: Final = 256 * 1024
+_RWF_NOWAIT: Final = getattr(os, "RWF_NOWAIT", 0)
+# EAGAIN: not cached; EOPNOTSUPP/EINVAL: a file system or kernel without RWF_NOWAIT for reads.
+_WOULD_BLOCK: Final = frozenset({errno.EAGAIN, errno.EOPNOTSUPP, errno.EINVAL})
 # A concurrent delete may remove an empty directory between our mkdir and rename; or replace the
 # version we were about to open. Both are retried a few times, then reported.
 _RETRIES: Final = 8
@@ -270,8 +276,10 @@ class LocalBackend(StorageBackend):
         async def chunks() -> AsyncIterator[bytes]:
             position = first
             while position <= last:
-                size = min(CHUNK_SIZE, last - position + 1)
-                data = await _in_thread(reader.read, size, position)
+                size = min(_READ_CHUNK, last - position + 1)
+                data = reader.read_cached(size, position)
+                if data is None:
+                    data = await _in_thread(reader.read, size, position)
                 if not data:
                     raise ServiceUnavailable("an object file is shorter than its record")
                 position += len(data)
@@ -489,6 +497,27 @@ class _Reader:
             if not self._open:
                 return b""
             return os.pread(self._fd, size, offset)
+
+    def read_cached(self, size: int, offset: int) -> bytes | None:
+        """Reads only what the page cache already holds, without blocking: None when the bytes
+        would have to come from the disk (then `read` them in a thread).
+
+        """
+        if not _RWF_NOWAIT:
+            return None
+        buf = bytearray(size)
+        with self._lock:
+            if not self._open:
+                return b""
+            try:
+                n = os.preadv(self._fd, [buf], offset, _RWF_NOWAIT)
+            except OSError as exc:
+                if exc.errno in _WOULD_BLOCK:
+                    return None
+                raise map_os_error(exc) from exc
+        if n == 0:
+            return None  # nothing cached here (or the end of the file): let `read` tell which
+        return bytes(memoryview(buf)[:n])
 
     def close(self) -> None:
         with self._lock:

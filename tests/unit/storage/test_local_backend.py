@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import IncompleteBody, InvalidArgument, InvalidKey, NoSuchKey, ServiceUnavailable
-from updown.storage import spool
+from updown.storage import local, spool
 from updown.storage.local import META, LocalBackend
 
 pytestmark = pytest.mark.anyio
@@ -161,6 +161,38 @@ async def test_local_retired_file_left_by_a_crash_is_swept(store: LocalBackend) 
     os.utime(parked, (0, 0))
     assert await store.sweep_temp(older_than_seconds=60) >= 1
     assert not parked.exists()
+
+
+async def test_local_get_reads_cached_bytes_inline_and_others_in_a_thread(store: LocalBackend) -> None:
+    data = os.urandom(700 * 1024)
+    await store.put("k", chunks(data))
+    version = store.object_dir("k") / versions_in(store.object_dir("k"))[0]
+    reader = local._Reader(version)
+    try:
+        fd = os.open(version, os.O_RDONLY)
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages leave the page cache
+        os.close(fd)
+        if local._RWF_NOWAIT:
+            assert reader.read_cached(4096, 0) is None  # would wait for the disk
+        assert reader.read(4096, 0) == data[:4096]  # the thread's read brings it in
+        if local._RWF_NOWAIT:
+            assert reader.read_cached(4096, 0) == data[:4096]
+    finally:
+        reader.close()
+    assert reader.read_cached(10, 0) in (None, b"")  # closed: nothing more
+    assert await read_all(store, "k") == data
+
+
+async def test_local_get_without_rwf_nowait_reads_in_threads(
+    store: LocalBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local, "_RWF_NOWAIT", 0)
+    data = os.urandom(600 * 1024 + 3)
+    await store.put("k", chunks(data))
+    assert await read_all(store, "k") == data
+    async with await store.get("k", byte_range=(1000, 300_000)) as stream:
+        assert b"".join([c async for c in stream]) == data[1000:300_001]
 
 
 async def test_local_failed_puts_leave_no_temp_files(store: LocalBackend) -> None:
