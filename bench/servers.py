@@ -1,5 +1,5 @@
-"""Servers the benchmarks measure against: a real `updown serve`, and nginx with its own config,
-both on free loopback ports, started and always stopped by the benchmark; plus their RSS."""
+"""Servers the benchmarks measure against: a real `updown serve`, nginx with its own config and a
+bare granian app, all on free loopback ports, started and always stopped by the benchmark; plus their RSS."""
 
 from __future__ import annotations
 
@@ -95,6 +95,39 @@ class Updown:
         return children(self.proc.pid)
 
     def __enter__(self) -> Updown:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass
+class GranianFloor:
+    """granian running `bench.granian_floor` (a bare ASGI app streaming ``path``), with the HTTP/1
+    settings of `updown serve`: the ceiling our GETs are measured against besides nginx."""
+
+    root: Path
+    path: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> GranianFloor:
+        from updown.cli.serve import HTTP1_BUFFER
+
+        env = dict(os.environ, BENCH_FILE=str(self.path))
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])
+        cmd = [
+            sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+            "--port", str(self.port), "--workers", "1", "--no-ws", "--http", "1",
+            "--http1-buffer-size", str(HTTP1_BUFFER), "--no-log", "bench.granian_floor:app",
+        ]  # fmt: skip
+        self.proc = _launch(cmd, self.root / "granian-floor.log", f"http://127.0.0.1:{self.port}/ping", env=env)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def __enter__(self) -> GranianFloor:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
