@@ -8,6 +8,8 @@ import secrets
 import threading
 from pathlib import Path
 
+_IDLE_SECONDS = 5.0  # the thread ends after this long with nothing to remove; the next retire starts one
+
 
 class Reaper:
     """Moves a retired file into the temp directory at once and unlinks it later, in a thread.
@@ -31,11 +33,11 @@ class Reaper:
             os.rename(path, parked)
         except FileNotFoundError:
             return
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
+        with self._lock:  # queued under the lock, so an idle thread cannot leave it behind
+            self._queue.put(parked)
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True, name="updown-reaper")
                 self._thread.start()
-        self._queue.put(parked)
 
     def drain(self) -> None:
         """Waits until every retired file so far is removed."""
@@ -43,7 +45,14 @@ class Reaper:
 
     def _run(self) -> None:
         while True:
-            path = self._queue.get()
+            try:
+                path = self._queue.get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             try:
                 path.unlink(missing_ok=True)
             except OSError:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import stat
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import IncompleteBody, InvalidArgument, InvalidKey, NoSuchKey, ServiceUnavailable
-from updown.storage import local, spool
+from updown.storage import local, reaper, spool
 from updown.storage.local import META, LocalBackend
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +43,12 @@ def md5(data: bytes) -> str:
 
 def files_under(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+def leftover_temp(store: LocalBackend) -> list[Path]:
+    """The temp directory's files once the background unlinks queued so far are done."""
+    store._reaper.drain()
+    return list((store.root / "tmp").iterdir())
 
 
 def versions_in(obj_dir: Path) -> list[str]:
@@ -118,7 +125,7 @@ async def test_local_put_leaves_only_meta_and_current_version(store: LocalBacken
     assert versions_in(obj_dir) == [record["version"]]
     assert (obj_dir / record["version"]).read_bytes() == b"333"
     assert record["etag"] == md5(b"333")
-    assert list((store.root / "tmp").iterdir()) == []
+    assert leftover_temp(store) == []
 
 
 async def test_local_files_are_private_to_the_owner(store: LocalBackend) -> None:
@@ -149,8 +156,7 @@ async def test_local_replace_and_delete_retire_old_versions_off_the_request_path
     await store.put("gone", chunks(b"x"))
     await store.delete("gone")
     assert not store.object_dir("gone").exists()
-    store._reaper.drain()
-    assert list((store.root / "tmp").iterdir()) == []  # and was unlinked in the background
+    assert leftover_temp(store) == []  # and was unlinked in the background
     assert await read_all(store, "k") == b"two"
 
 
@@ -214,7 +220,7 @@ async def test_local_failed_puts_leave_no_temp_files(store: LocalBackend) -> Non
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert list((store.root / "tmp").iterdir()) == []
+    assert leftover_temp(store) == []
     assert files_under(store.root / "objects") == []
 
 
@@ -229,7 +235,7 @@ async def test_local_crash_before_commit_is_invisible_and_swept(store: LocalBack
     assert [item.key for item in (await store.list()).items] == ["k"]
     assert await store.sweep_temp(3600) == 0
     assert await store.sweep_temp(0) == 3
-    assert list((store.root / "tmp").iterdir()) == []
+    assert leftover_temp(store) == []
     assert len(versions_in(obj_dir)) == 1
     assert await read_all(store, "k") == b"committed"
 
@@ -250,7 +256,7 @@ async def test_local_failure_during_commit_keeps_previous(store: LocalBackend, m
     head = await store.head("k")
     assert (head.etag, dict(head.metadata)) == (md5(b"previous"), {"v": "1"})
     assert len(versions_in(store.object_dir("k"))) == 1
-    assert list((store.root / "tmp").iterdir()) == []
+    assert leftover_temp(store) == []
 
 
 async def test_local_disk_full_raises_service_unavailable(store: LocalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,7 +269,7 @@ async def test_local_disk_full_raises_service_unavailable(store: LocalBackend, m
     monkeypatch.undo()
     assert "full" in caught.value.detail
     assert str(store.root) not in caught.value.detail
-    assert list((store.root / "tmp").iterdir()) == []
+    assert leftover_temp(store) == []
 
 
 async def test_local_delete_prunes_empty_directories(store: LocalBackend) -> None:
@@ -366,3 +372,21 @@ async def test_local_put_o_direct_refused_falls_back_to_buffered(
     await store.put("k", chunks(data))
     assert await read_all(store, "k") == data
     assert any(f & spool._O_DIRECT for f in calls) or not spool._O_DIRECT
+
+
+def test_reaper_thread_ends_when_idle_and_restarts_on_demand(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reaper, "_IDLE_SECONDS", 0.05)
+    r = reaper.Reaper(tmp_path)
+    for name in ("a", "b"):
+        (tmp_path / name).write_bytes(b"x")
+        r.retire(tmp_path / name)
+        r.drain()
+        assert not (tmp_path / name).exists()
+        assert list(tmp_path.iterdir()) == []
+        for _ in range(200):  # polls until the idle thread has gone
+            if r._thread is None:
+                break
+            time.sleep(0.01)
+        assert r._thread is None
+    r.retire(tmp_path / "never-existed")  # nothing to do, nothing started
+    assert r._thread is None
