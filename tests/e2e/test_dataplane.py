@@ -8,10 +8,12 @@ import contextlib
 import hashlib
 import http.client
 import json
+import os
 import socket
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,27 @@ def test_dataplane_large_object_full_get_streams_every_byte(server: Server) -> N
     g = get(server, "big/twelve.bin")
     assert g.status_code == 200
     assert quoted_md5(g.content) == quoted_md5(body)
+
+
+def test_dataplane_concurrent_uploads_each_store_their_own_bytes(server: Server) -> None:
+    # Bodies of a few ring spans each, uploaded at once to distinct keys and to one shared key:
+    # every distinct key holds exactly its body, and the shared key exactly one of the bodies.
+    bodies = [os.urandom(3 * 1024 * 1024 + i * 4099) for i in range(6)]
+
+    def upload(i: int) -> tuple[int, int, str, str]:
+        own = put(server, f"conc/own-{i}.bin", bodies[i])
+        shared = put(server, "conc/shared.bin", bodies[i])
+        return own.status_code, shared.status_code, own.headers["etag"], shared.headers["etag"]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(upload, range(6)))
+    for i, (own_status, shared_status, own_etag, shared_etag) in enumerate(results):
+        assert (own_status, shared_status) == (200, 200)
+        assert own_etag == shared_etag == quoted_md5(bodies[i])
+        assert get(server, f"conc/own-{i}.bin").content == bodies[i]
+    shared = get(server, "conc/shared.bin")
+    assert shared.content in bodies
+    assert shared.headers["etag"] == quoted_md5(shared.content)
 
 
 @pytest.mark.parametrize(
