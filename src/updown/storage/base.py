@@ -24,6 +24,10 @@ CHUNK_SIZE: Final = 1024 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
+Chunk = bytes | bytearray
+"""A piece of an object as a backend yields it: ``bytes``, or a ``bytearray`` the backend read
+into directly and never touches again (the local backend: no second copy on the download path)."""
+
 ByteRange = tuple[int, int | None]
 """``(start, end)`` with ``end`` inclusive or None for "to the end"; ``(-n, None)`` is the last
 ``n`` bytes (HTTP's ``bytes=-n``)."""
@@ -75,7 +79,7 @@ class ObjectStream:
     def __init__(
         self,
         info: ObjectInfo,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncIterator[Chunk],
         *,
         close: Callable[[], Awaitable[None]],
         byte_range: tuple[int, int] | None = None,
@@ -93,7 +97,7 @@ class ObjectStream:
             return self.info.size
         return self.byte_range[1] - self.byte_range[0] + 1
 
-    def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[Chunk]:
         return self._chunks
 
     async def aclose(self) -> None:

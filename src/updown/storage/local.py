@@ -55,6 +55,7 @@ from updown.storage.base import (
     MAX_LIST_LIMIT,
     BodyMeter,
     ByteRange,
+    Chunk,
     ListPage,
     ObjectInfo,
     ObjectStream,
@@ -273,11 +274,11 @@ class LocalBackend(StorageBackend):
             raise
         first, last = span if span is not None else (0, record.info.size - 1)
 
-        async def chunks() -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[Chunk]:
             position = first
             while position <= last:
                 size = min(_READ_CHUNK, last - position + 1)
-                data = reader.read_cached(size, position)
+                data: Chunk | None = reader.read_cached(size, position)
                 if data is None:
                     data = await _in_thread(reader.read, size, position)
                 if not data:
@@ -498,17 +499,19 @@ class _Reader:
                 return b""
             return os.pread(self._fd, size, offset)
 
-    def read_cached(self, size: int, offset: int) -> bytes | None:
+    def read_cached(self, size: int, offset: int) -> bytearray | None:
         """Reads only what the page cache already holds, without blocking: None when the bytes
         would have to come from the disk (then `read` them in a thread).
 
+        Returns the ``bytearray`` read into: turning it into ``bytes`` would copy every piece
+        again, which halved a bare granian app's download rate here (2.0 -> 1.0 GiB/s).
         """
         if not _RWF_NOWAIT:
             return None
         buf = bytearray(size)
         with self._lock:
             if not self._open:
-                return b""
+                return bytearray()
             try:
                 n = os.preadv(self._fd, [buf], offset, _RWF_NOWAIT)
             except OSError as exc:
@@ -517,7 +520,9 @@ class _Reader:
                 raise map_os_error(exc) from exc
         if n == 0:
             return None  # nothing cached here (or the end of the file): let `read` tell which
-        return bytes(memoryview(buf)[:n])
+        if n < size:
+            del buf[n:]
+        return buf
 
     def close(self) -> None:
         with self._lock:

@@ -10,10 +10,11 @@ id as the reserved metadata ``updown-owner`` (`OWNER_METADATA`); clients may not
 ``x-amz-meta-updown-owner`` (400 InvalidArgument) and it is never served back. A later write or
 delete under ``public/`` by temporary credentials passes it to the gate as the object's owner.
 
-Bodies stream from the backend in 1 MiB reads of one pinned version, so a concurrent replace never
+Bodies stream from the backend in pieces of one pinned version, so a concurrent replace never
 mixes versions. (ASGI ``pathsend`` was measured too, with bench/bench_dataplane.py: granian's
 zero-copy path gave 0.51-0.73x nginx on a 1 GiB GET here, the streamed path 0.82-0.96x, so the
-streamed path is the one way.)
+streamed path is the one way.) Pieces may be ``bytearray``s: granian copies a body out of any
+bytes-like object before ``send`` returns.
 """
 
 from __future__ import annotations
