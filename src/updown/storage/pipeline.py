@@ -173,8 +173,13 @@ class HashWriteRing:
                     work(piece)
             except BaseException as exc:  # handed to the loop, which raises it from feed or close
                 self._error = exc
-                self._loop.call_soon_threadsafe(self._room.set)
+                self._wake_loop()
                 return
             self._pos[which] = pos + n
             if self._waiting:
-                self._loop.call_soon_threadsafe(self._room.set)
+                self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        # The loop may be gone (a server stopping mid-upload); then nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._room.set)

@@ -143,3 +143,21 @@ def test_ring_refuses_spans_that_are_not_whole_pages() -> None:
 
     with pytest.raises(ValueError, match="whole pages"):
         asyncio.run(make())
+
+
+def test_ring_threads_outliving_their_loop_end_quietly() -> None:
+    gate = threading.Event()
+    rings: list[HashWriteRing] = []
+
+    async def fill() -> None:
+        p = HashWriteRing(lambda view: gate.wait(), size=2 * PAGE, span=PAGE)
+        await p.feed(b"x" * (2 * PAGE))  # the threads start; the writer blocks in the gate
+        rings.append(p)
+
+    asyncio.run(fill())  # the loop is closed from here on
+    p = rings[0]
+    p._waiting = True  # as if the loop were waiting for room: the writer will try to wake it
+    gate.set()
+    p.abort()
+    assert p._threads is not None
+    assert all(not t.is_alive() for t in p._threads)
