@@ -5,9 +5,9 @@ Why a ring read in spans: the event loop copies each received chunk into the rin
 thread then takes the GIL once per span (1 MiB or more) instead of once per chunk, which on two
 cores is where a per-chunk queue lost its time (threads waiting for the GIL between chunks). The
 spans are page-aligned, so the writer hands them straight to an ``O_DIRECT`` file with no staging
-copy. Measured on the 2-core bench machine, 1 GiB through granian into this pipeline: the loop's
-receiving phase took as long as the MD5 thread's hashing (2.1 s each), where per-chunk queues
-added about a second to it.
+copy. Measured on the 2-core bench machine, 1 GiB through granian into a prototype of this ring
+(16 MiB, 4 MiB spans): the loop's receiving phase took as long as the MD5 thread's hashing (2.1 s
+each), where per-chunk queues added about a second to it.
 
 Backpressure: the loop waits while the ring is full, which is how a slow disk reaches the client's
 TCP window. Bodies smaller than one span never start the threads: they are hashed and written in one
