@@ -13,6 +13,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
@@ -62,8 +63,26 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait(timeout=10)
 
 
+class _Running:
+    """``stop()`` and the context manager for a server process that ``start()`` launches."""
+
+    proc: subprocess.Popen[bytes] | None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
-class Updown:
+class Updown(_Running):
     """`updown serve` with a throwaway data dir under ``root``."""
 
     root: Path
@@ -79,30 +98,21 @@ class Updown:
     def data_dir(self) -> Path:
         return self.root / "data"
 
-    def start(self) -> Updown:
+    def start(self) -> Self:
         env = {k: v for k, v in os.environ.items() if not k.startswith("UPDOWN_")}
         env.update(self.env)
         cmd = [sys.executable, "-m", "updown", "serve", "--port", str(self.port), "--data", str(self.data_dir)]
         self.proc = _launch(cmd, self.root / "updown.log", f"{self.url}/healthz", env=env, cwd=self.root)
         return self
 
-    def stop(self) -> None:
-        _stop(self.proc)
-
     def worker_pids(self) -> list[int]:
         """The server's worker processes (children of the main process)."""
         assert self.proc is not None
         return children(self.proc.pid)
 
-    def __enter__(self) -> Updown:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 @dataclass
-class GranianFloor:
+class GranianFloor(_Running):
     """granian running `bench.granian_floor` (a bare ASGI app streaming ``path``), with the HTTP/1
     settings of `updown serve`: the ceiling our GETs are measured against besides nginx."""
 
@@ -111,7 +121,7 @@ class GranianFloor:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> GranianFloor:
+    def start(self) -> Self:
         from updown.cli.serve import HTTP1_BUFFER
 
         env = dict(os.environ, BENCH_FILE=str(self.path))
@@ -123,15 +133,6 @@ class GranianFloor:
         ]  # fmt: skip
         self.proc = _launch(cmd, self.root / "granian-floor.log", f"http://127.0.0.1:{self.port}/ping", env=env)
         return self
-
-    def stop(self) -> None:
-        _stop(self.proc)
-
-    def __enter__(self) -> GranianFloor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def find_nginx() -> str:
@@ -149,7 +150,7 @@ def find_nginx() -> str:
 
 
 @dataclass
-class Nginx:
+class Nginx(_Running):
     """nginx with its own config under ``root``: static files from ``docroot`` at ``/files/``, and
     WebDAV ``PUT`` into ``root/put/`` at ``/put/`` (body size unlimited). One worker, loopback only."""
 
@@ -162,7 +163,7 @@ class Nginx:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> Nginx:
+    def start(self) -> Self:
         binary = find_nginx()
         for sub in ("logs", "put", "body"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -200,15 +201,6 @@ http {{
         cmd = [binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "logs" / "error.log")]
         self.proc = _launch(cmd, self.root / "logs" / "stdout.log", f"{self.url}/ping")
         return self
-
-    def stop(self) -> None:
-        _stop(self.proc)
-
-    def __enter__(self) -> Nginx:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def children(pid: int) -> list[int]:
