@@ -140,12 +140,14 @@ class Runtime:
             client_id=auth.client_id,
             access_ttl=auth.access_token_ttl,
             guest_ttl=settings.identity.guest_token_ttl,
+            revocation_cache_ttl=auth.revocation_cache_ttl,
         )
         self.throttle = Throttle(self.database, self.clock)
         self.mailer = build_mailer(settings, self.clock)
         self.identity = IdentityPool(
             self.database,
             self.tokens,
+            self.throttle,
             self.clock,
             settings.identity,
             credentials_key=bytes.fromhex(self.secrets.credentials_key),
@@ -160,7 +162,12 @@ class Runtime:
             code_secret=bytes.fromhex(self.secrets.code_hmac_key),
             identity_for_user=self.identity.identity_for_user,
         )
-        self.user_admin = UserAdmin(self.database, self.clock, identity_for_user=self.identity.identity_for_user)
+        self.user_admin = UserAdmin(
+            self.database,
+            self.clock,
+            identity_for_user=self.identity.identity_for_user,
+            forget_user=self.tokens.sessions.forget_user,
+        )
         self.storage = build_storage(settings)
         self.gate = AccessGate(self.policies, bucket=settings.storage.bucket, clock=self.clock)
 

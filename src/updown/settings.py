@@ -46,6 +46,11 @@ class ServerSettings:
         "", "Base URL clients reach the service at (presigned and CDN URLs use it). Empty: http://host:port."
     )
     max_json_body: int = setting(1_048_576, "Largest JSON request body accepted, in bytes.")
+    max_header_bytes: int = setting(
+        16_384,
+        "Largest request header section accepted on every path (names, values, separators), in bytes; "
+        "over it the answer is 431 before any other work. (The S3 data plane also refuses over 8 KiB, as S3 does.)",
+    )
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,12 @@ class AuthSettings:
     max_failed_signins_per_address: int = setting(20, "Failed sign-ins per client address per window before 429.")
     throttle_window: int = setting(900, "Throttling window in seconds.")
     max_code_requests: int = setting(5, "Codes sent (sign-up, resend, forgot) per account per window.")
+    revocation_cache_ttl: int = setting(
+        60,
+        "How long a process trusts what it read of a session's and user's revocation state, seconds "
+        "(0..300). Sign-out, a password change or reset and disabling a user end access tokens at once "
+        "where the user's row is read (/identity/credentials, /auth/me...), elsewhere within this time.",
+    )
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,8 @@ class IdentitySettings:
     guest_role: str = setting("guest", "Role of guest identities.")
     authenticated_role: str = setting("authenticated", "Role of every signed-in user.")
     group_roles: dict[str, str] = setting({"admin": "admin"}, "Group name → the extra role its members get.")
+    guest_rate_per_minute: int = setting(30, "New guest identities per client address per minute (sustained).")
+    guest_burst: int = setting(10, "New guest identities a client address may get at once before the rate applies.")
 
 
 @dataclass(frozen=True)
@@ -422,6 +435,12 @@ def _validate(s: Settings) -> None:
     ):
         if not 60 <= value <= limit:
             raise ConfigError(f"bad value for {name}: {value} is outside 60..{limit} seconds")
+    if s.auth.revocation_cache_ttl > 300:
+        raise ConfigError(f"bad value for auth.revocation_cache_ttl: {s.auth.revocation_cache_ttl} is over 300 seconds")
+    if s.identity.guest_rate_per_minute < 1 or s.identity.guest_burst < 1:
+        raise ConfigError("bad value for identity.guest_rate_per_minute/guest_burst: at least 1")
+    if s.server.max_header_bytes < 1024:
+        raise ConfigError(f"bad value for server.max_header_bytes: {s.server.max_header_bytes} is under 1024")
     if not re.fullmatch(r"[a-z0-9-]{1,32}", s.identity.region):
         raise ConfigError("bad value for identity.region: lower-case letters, digits and '-' only")
     if s.storage.backend == "s3" and not (s.s3.access_key_id and s.s3.secret_access_key):

@@ -1,4 +1,5 @@
-"""Fixed-window counters in the database, shared by every worker: failed sign-ins, code guesses, mails."""
+"""Rate limits in the database, shared by every worker: fixed-window counters (failed sign-ins, code
+guesses, mails) and token buckets (new guest identities per client address)."""
 
 from __future__ import annotations
 
@@ -53,6 +54,36 @@ class Throttle:
         """Counts one event and refuses it if it goes over ``limit`` (for things that cost us: mail)."""
         self.check(key, limit, window)
         self.hit(key, window)
+
+    def take(self, key: str, per_minute: int, burst: int) -> None:
+        """Takes one token from ``key``'s bucket (``burst`` deep, refilled at ``per_minute``).
+
+        A generic cell rate algorithm: the row keeps only the bucket's theoretical arrival time (in
+        ``window_start``), so a bucket is one row and one locked read-modify-write.
+
+        Raises:
+            TooManyRequests: the bucket is empty; ``retry_after`` is when the next token comes.
+        """
+        interval = 60.0 / per_minute
+        tolerance = interval * (burst - 1)
+        for _ in range(3):
+            now = self.clock.now()
+            try:
+                with self.db.session() as s:
+                    row = s.get(ThrottleRow, key, with_for_update=True)
+                    due = now if row is None else max(row.window_start, now)
+                    if due - now > tolerance:
+                        raise TooManyRequests(
+                            "too many requests from this address; try again later",
+                            retry_after=math.ceil(due - tolerance - now),
+                        )
+                    if row is None:
+                        s.add(ThrottleRow(key=key, window_start=due + interval, count=0))
+                    else:
+                        row.window_start = due + interval
+                    return
+            except IntegrityError:  # another worker inserted the same key first: take again
+                continue
 
     def reset(self, key: str) -> None:
         with self.db.session() as s:

@@ -1,8 +1,10 @@
 """Issuing and checking the pool's tokens: access/ID JWTs, opaque refresh tokens, guest tokens.
 
 An access token names its sign-in session (``sid``); checking one verifies the JWT (pinned key,
-issuer, ``token_use``, expiry) and then that the session is live and the user enabled, so sign-out,
-password reset and disabling a user end tokens at once, in every worker.
+issuer, ``token_use``, expiry) and then that the session is live, the user enabled and the token
+issued after the user's "tokens valid after" time. Those facts come from
+:class:`~updown.auth.revocation.SessionStates`: at once where ``fresh`` is asked for, else within
+its short cache lifetime.
 """
 
 from __future__ import annotations
@@ -15,13 +17,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from updown.auth.keyring import Keyring
+from updown.auth.revocation import SessionStates
 from updown.clock import Clock
 from updown.core import jwt
 from updown.db.engine import Database
-from updown.db.models.users import AuthSession, User
 from updown.errors import NotAuthorized
 
 GROUPS_CLAIM = "cognito:groups"
@@ -70,10 +70,12 @@ class TokenService:
         client_id: str,
         access_ttl: int,
         guest_ttl: int,
+        revocation_cache_ttl: int = 0,
     ) -> None:
         self.keyring = keyring
         self.db = db
         self.clock = clock
+        self.sessions = SessionStates(db, clock, ttl=revocation_cache_ttl)
         self.issuer = issuer
         self.client_id = client_id
         self.access_ttl = access_ttl
@@ -117,11 +119,15 @@ class TokenService:
         )
         return jwt.sign(claims, self.keyring.current)
 
-    def verify_access(self, token: str) -> AccessClaims:
+    def verify_access(self, token: str, *, fresh: bool = False) -> AccessClaims:
         """A live access token's claims.
 
+        Args:
+            fresh: read the session's revocation state from the database now, not from the cache.
+
         Raises:
-            NotAuthorized: bad or expired token, wrong ``token_use``, signed-out session, disabled user.
+            NotAuthorized: bad or expired token, wrong ``token_use``, signed-out session, disabled
+                user, or issued before the user's tokens were revoked (password change or reset).
         """
         claims = jwt.verify(
             token,
@@ -137,19 +143,15 @@ class TokenService:
         groups = claims.get(GROUPS_CLAIM, [])
         if not isinstance(sid, str) or not isinstance(identity_id, str) or not isinstance(groups, list):
             raise NotAuthorized("token lacks its session")
-        with self.db.session() as s:
-            row = s.execute(
-                select(AuthSession.revoked_at, User.enabled, User.email)
-                .join(User, User.id == AuthSession.user_id)
-                .where(AuthSession.id == sid, AuthSession.user_id == claims["sub"])
-            ).one_or_none()
-        if row is None or row.revoked_at is not None:
+        state = self.sessions.get(sid, claims["sub"], fresh=fresh)
+        if state is None:
             raise NotAuthorized("token has been revoked")
-        if not row.enabled:
-            raise NotAuthorized("user is disabled")
+        refused = state.refuses(int(claims["iat"]))
+        if refused is not None:
+            raise NotAuthorized(refused)
         return AccessClaims(
             sub=claims["sub"],
-            email=row.email,
+            email=state.email,
             groups=tuple(str(g) for g in groups),
             identity_id=identity_id,
             session_id=sid,

@@ -16,20 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from updown.auth.principal import ANONYMOUS, Principal
+from updown.auth.throttle import Throttle
 from updown.auth.tokens import TokenService
 from updown.clock import Clock
 from updown.core.sigv4 import Credentials
 from updown.db.engine import Database
 from updown.db.models.identities import Identity, TemporaryCredential
-from updown.db.models.users import User
+from updown.db.models.users import AuthSession, User
 from updown.errors import NotAuthorized
 from updown.settings import IdentitySettings
 
 _KEY_ID_ALPHABET = string.ascii_uppercase + string.digits
+# Each new guest expires at most this many dead ones: enough to outpace any allowed creation rate.
+_GUESTS_EXPIRED_PER_CALL = 20
+# Past both lifetimes a guest is kept this much longer: more than the token checker's clock leeway.
+_EXPIRY_MARGIN = 120
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,18 @@ class IdentityPool:
     """Identities, roles and temporary credentials."""
 
     def __init__(
-        self, db: Database, tokens: TokenService, clock: Clock, settings: IdentitySettings, *, credentials_key: bytes
+        self,
+        db: Database,
+        tokens: TokenService,
+        throttle: Throttle,
+        clock: Clock,
+        settings: IdentitySettings,
+        *,
+        credentials_key: bytes,
     ) -> None:
         self.db = db
         self.tokens = tokens
+        self.throttle = throttle
         self.clock = clock
         self.settings = settings
         self._key = credentials_key
@@ -75,8 +88,17 @@ class IdentityPool:
         s.flush()
         return identity.id
 
-    def create_guest(self) -> dict[str, Any]:
-        """A new guest identity and its bearer token."""
+    def create_guest(self, *, client_address: str) -> dict[str, Any]:
+        """A new guest identity and its bearer token, at most ``guest_rate_per_minute`` per address.
+
+        Each call also expires a batch of guest identities nobody can use any more, so the table
+        holds about as many rows as there are live guests, however many are asked for.
+
+        Raises:
+            TooManyRequests: this client address asked too often (``Retry-After`` says when to retry).
+        """
+        self.throttle.take(f"guest:{client_address}", self.settings.guest_rate_per_minute, self.settings.guest_burst)
+        self.expire_guests(limit=_GUESTS_EXPIRED_PER_CALL)
         with self.db.session() as s:
             identity = Identity(id=self.new_identity_id(), kind="guest", user_id=None, created_at=self.clock.now())
             s.add(identity)
@@ -86,6 +108,29 @@ class IdentityPool:
             "expiresIn": self.settings.guest_token_ttl,
         }
 
+    def expire_guests(self, *, limit: int = 1000) -> int:
+        """Deletes up to ``limit`` guest identities that no token or credential can reach any more.
+
+        A guest identity is reachable only through its guest token (``guest_token_ttl``) and the
+        temporary credentials issued while that token lived (``credentials_ttl``); past both it is
+        never used again. Returns how many were deleted (their credentials go with them).
+        """
+        ttls = self.settings.guest_token_ttl + self.settings.credentials_ttl
+        cutoff = self.clock.now() - ttls - _EXPIRY_MARGIN
+        with self.db.session() as s:
+            ids = list(
+                s.scalars(
+                    select(Identity.id)
+                    .where(Identity.kind == "guest", Identity.created_at < cutoff)
+                    .order_by(Identity.created_at)
+                    .limit(limit)
+                )
+            )
+            if ids:
+                s.execute(delete(TemporaryCredential).where(TemporaryCredential.identity_id.in_(ids)))
+                s.execute(delete(Identity).where(Identity.id.in_(ids)))
+        return len(ids)
+
     def roles_for_groups(self, groups: tuple[str, ...]) -> tuple[str, ...]:
         """The signed-in role, then one role per mapped group, in group order."""
         extra = [self.settings.group_roles[g] for g in groups if g in self.settings.group_roles]
@@ -93,8 +138,11 @@ class IdentityPool:
 
     # -- principals ---------------------------------------------------------------------------
 
-    def principal_for_bearer(self, token: str) -> Principal:
+    def principal_for_bearer(self, token: str, *, fresh: bool = False) -> Principal:
         """The principal a bearer token stands for.
+
+        Args:
+            fresh: check an access token's revocation state in the database now (see TokenService).
 
         Raises:
             NotAuthorized: the token is bad, expired, revoked, or not an access or guest token.
@@ -107,7 +155,7 @@ class IdentityPool:
                 identity_id=guest.identity_id,
                 roles=(self.settings.guest_role,),
             )
-        claims = self.tokens.verify_access(token)
+        claims = self.tokens.verify_access(token, fresh=fresh)
         return Principal(
             kind="user",
             credential="access_token",
@@ -145,6 +193,7 @@ class IdentityPool:
                     access_key_id=key_id,
                     identity_id=principal.identity_id,
                     user_id=principal.sub,
+                    session_id=principal.session_id,
                     roles=list(principal.roles),
                     groups=list(principal.groups),
                     issued_at=now,
@@ -156,7 +205,8 @@ class IdentityPool:
     def resolve_temporary(self, access_key_id: str) -> tuple[Credentials, Principal] | None:
         """The credentials and principal behind a temporary access key id, if live.
 
-        None for unknown or expired keys, and for users disabled since the keys were issued.
+        None for unknown or expired keys, for users disabled since the keys were issued, and for
+        keys whose sign-in session has ended (sign-out, a password change or reset).
         """
         if not access_key_id.startswith("ASIA") or len(access_key_id) != 20:
             return None
@@ -169,6 +219,10 @@ class IdentityPool:
                 user = s.get(User, row.user_id)
                 if user is None or not user.enabled:
                     return None
+                if row.session_id is not None:
+                    session = s.get(AuthSession, row.session_id)
+                    if session is None or session.revoked_at is not None:
+                        return None
                 email = user.email
             principal = Principal(
                 kind="user" if row.user_id else "guest",

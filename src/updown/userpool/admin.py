@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,9 +15,9 @@ from updown.clock import Clock
 from updown.core import passwords
 from updown.core.emails import normalize_email
 from updown.db.engine import Database
-from updown.db.models.users import AuthSession, User, UserGroup
+from updown.db.models.users import User, UserGroup
 from updown.errors import InvalidRequest, NotFound, UsernameExists
-from updown.userpool.service import CONFIRMED, FORCE_CHANGE_PASSWORD, UNCONFIRMED, IdentityForUser
+from updown.userpool.service import CONFIRMED, FORCE_CHANGE_PASSWORD, UNCONFIRMED, IdentityForUser, revoke_user_tokens
 
 _GROUP = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
@@ -40,10 +41,13 @@ class UserAdmin:
         *,
         identity_for_user: IdentityForUser,
         hasher: passwords.PasswordHasher | None = None,
+        forget_user: Callable[[str], None] | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
         self.identity_for_user = identity_for_user
+        # Tells this process's token checker at once (another process learns within its cache ttl).
+        self.forget_user = forget_user
         self.hasher = hasher or passwords.PasswordHasher()
 
     def create_user(
@@ -115,11 +119,10 @@ class UserAdmin:
             user.enabled = enabled
             user.updated_at = self.clock.now()
             if not enabled:
-                s.execute(
-                    update(AuthSession)
-                    .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
-                    .values(revoked_at=self.clock.now(), revoked_reason="disabled")
-                )
+                revoke_user_tokens(s, user.id, user.updated_at, "disabled")
+            user_id = user.id
+        if not enabled and self.forget_user is not None:
+            self.forget_user(user_id)
 
     @staticmethod
     def _user(s: Session, email: str) -> User:

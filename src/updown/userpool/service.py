@@ -26,7 +26,7 @@ from updown.core.codes import Purpose
 from updown.core.emails import mask_email, normalize_email
 from updown.db.engine import Database
 from updown.db.models.users import AuthSession, ChallengeSession, RefreshToken, User, UserGroup
-from updown.errors import ClientError, CodeMismatch, NotAuthorized, UserNotConfirmed
+from updown.errors import ClientError, CodeMismatch, InvalidPassword, NotAuthorized, UserNotConfirmed
 from updown.mail.base import Mailer, MailMessage
 from updown.settings import AuthSettings
 from updown.userpool import attributes as attrs
@@ -67,6 +67,19 @@ class Challenge:
 
     def as_dict(self) -> dict[str, Any]:
         return {"challenge": self.name, "session": self.session}
+
+
+def revoke_user_tokens(s: Session, user_id: str, now: float, reason: str) -> None:
+    """Cognito's global sign-out: ends the user's sessions and their refresh tokens, and refuses
+    every access token issued before ``now`` (``tokens_valid_after``).
+
+    The caller commits, then tells the token checker's cache (``SessionStates.forget_user``)."""
+    s.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+    s.execute(update(User).where(User.id == user_id).values(tokens_valid_after=now))
 
 
 def delivery(email: str) -> dict[str, str]:
@@ -228,7 +241,7 @@ class UserPool:
 
         Raises:
             NotAuthorized: unknown, used or expired challenge session.
-            InvalidPassword: the policy refuses the new password.
+            InvalidPassword: the policy refuses the new password, or it is the temporary one.
         """
         with self.db.session() as s:
             challenge = s.get(ChallengeSession, hash_opaque(session))
@@ -237,6 +250,12 @@ class UserPool:
             user = s.get(User, challenge.user_id)
             assert user is not None
             passwords.check_password(new_password, email=user.email)
+            # Raised inside the transaction, so the challenge session stays for another try.
+            if self.hasher.verify(user.password_hash, new_password):
+                raise InvalidPassword(
+                    "The new password must differ from the temporary password: "
+                    "a temporary password was sent to you by someone else, so it cannot become yours."
+                )
             user.password_hash = self.hasher.hash(new_password)
             user.status = CONFIRMED
             user.email_verified = True
@@ -289,20 +308,29 @@ class UserPool:
         now = self.clock.now()
         with self.db.session() as s:
             if everywhere:
-                self._revoke_all(s, _sub(claims), "global_sign_out")
-                return
-            session_id = claims.session_id or ""
-            if refresh_token:
-                row = s.get(RefreshToken, hash_opaque(refresh_token))
-                if row is not None:
-                    session_id = row.session_id
-            s.execute(
-                update(AuthSession)
-                .where(
-                    AuthSession.id == session_id, AuthSession.user_id == _sub(claims), AuthSession.revoked_at.is_(None)
+                revoke_user_tokens(s, _sub(claims), now, "global_sign_out")
+            else:
+                session_id = self._session_to_end(s, claims, refresh_token)
+                s.execute(
+                    update(AuthSession)
+                    .where(
+                        AuthSession.id == session_id,
+                        AuthSession.user_id == _sub(claims),
+                        AuthSession.revoked_at.is_(None),
+                    )
+                    .values(revoked_at=now, revoked_reason="sign_out")
                 )
-                .values(revoked_at=now, revoked_reason="sign_out")
-            )
+        self.tokens.sessions.forget_user(_sub(claims))
+
+    @staticmethod
+    def _session_to_end(s: Session, claims: Principal, refresh_token: str | None) -> str:
+        """The caller's own session, or the one ``refresh_token`` belongs to."""
+        session_id = claims.session_id or ""
+        if refresh_token:
+            row = s.get(RefreshToken, hash_opaque(refresh_token))
+            if row is not None:
+                return row.session_id
+        return session_id
 
     # -- passwords ----------------------------------------------------------------------------
 
@@ -333,12 +361,18 @@ class UserPool:
             user.status = CONFIRMED
             user.email_verified = True
             user.updated_at = self.clock.now()
-            self._revoke_all(s, user.id, "password_reset")
+            revoke_user_tokens(s, user.id, user.updated_at, "password_reset")
+            reset_user.append(user.id)
 
+        reset_user: list[str] = []
         self._redeem(address, "reset", code, apply)
+        for user_id in reset_user:
+            self.tokens.sessions.forget_user(user_id)
 
-    def change_password(self, claims: Principal, old_password: str, new_password: str) -> None:
-        """Changes the signed-in user's password after checking the old one.
+    def change_password(self, claims: Principal, old_password: str, new_password: str) -> TokenSet:
+        """Changes the signed-in user's password after checking the old one, and ends every session
+        the user had: their refresh tokens die and every access token issued before now is refused.
+        The caller goes on in a new session whose tokens (refresh token too) are returned.
 
         Raises:
             NotAuthorized: the old password is wrong. InvalidPassword: the policy refuses the new one.
@@ -360,6 +394,11 @@ class UserPool:
             assert user is not None
             user.password_hash = new_hash
             user.updated_at = self.clock.now()
+            revoke_user_tokens(s, user.id, user.updated_at, "password_change")
+        self.tokens.sessions.forget_user(user.id)
+        # A new session rather than the caller's old one going on: access tokens carry whole-second
+        # iat, so the caller's earlier tokens could not be told from fresh ones issued this second.
+        return self._start_session(user.id)
 
     # -- profile ------------------------------------------------------------------------------
 
@@ -450,13 +489,6 @@ class UserPool:
     @staticmethod
     def _user_by_email(s: Session, address: str) -> User | None:
         return s.scalars(select(User).where(User.email == address)).one_or_none()
-
-    def _revoke_all(self, s: Session, user_id: str, reason: str) -> None:
-        s.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-            .values(revoked_at=self.clock.now(), revoked_reason=reason)
-        )
 
     def _stand_in_sub(self, address: str) -> str:
         """A UUID that is stable per address, so repeated sign-ups of a taken email look alike."""

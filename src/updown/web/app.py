@@ -18,6 +18,7 @@ from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
 from updown.web import problems
 from updown.web.dataplane import DataPlane
+from updown.web.headerlimit import HeaderLimit
 from updown.web.metrics import Metrics
 from updown.web.routes import auth, health, identity, policy, wellknown
 
@@ -98,7 +99,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         resolve_temporary=runtime.identity.resolve_temporary,
     )
     dispatcher = Dispatcher(api, {"/s3": dataplane}, settings.server.max_json_body)
-    return metrics.wrap(_ProblemGuard(dispatcher))
+    return metrics.wrap(HeaderLimit(_ProblemGuard(dispatcher), limit=settings.server.max_header_bytes))
 
 
 class _ProblemGuard:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 
 from updown.auth.principal import ANONYMOUS, Principal, may_reach
 from updown.errors import NotAuthorized
@@ -24,25 +24,46 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
-    """The caller: anonymous without credentials, else the guest or user its bearer token names.
-
-    Raises:
-        NotAuthorized: a malformed Authorization header, or a bad, expired or revoked token.
-    """
+def _principal(request: Request, runtime: Runtime, *, fresh: bool) -> Principal:
     header = request.headers.get("authorization")
     if header is None:
         return ANONYMOUS
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorized("Authorization must be 'Bearer <token>'")
-    return runtime.identity.principal_for_bearer(token.strip())
+    return runtime.identity.principal_for_bearer(token.strip(), fresh=fresh)
 
 
-def requires(family: str) -> Callable[[Principal], Principal]:
+def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    """The caller: anonymous without credentials, else the guest or user its bearer token names.
+
+    A revocation made in another process reaches this check within ``auth.revocation_cache_ttl``.
+
+    Raises:
+        NotAuthorized: a malformed Authorization header, or a bad, expired or revoked token.
+    """
+    return _principal(request, runtime, fresh=False)
+
+
+def get_fresh_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    """Like :func:`get_principal`, with the token's session checked in the database now: for calls
+    that read the user's row anyway, and those that hand out credentials."""
+    return _principal(request, runtime, fresh=True)
+
+
+def no_store(response: Response) -> None:
+    """Answers that carry tokens, codes, credentials or personal data are never cached (RFC 6749 5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+def requires(family: str, *, fresh: bool = False) -> Callable[[Principal], Principal]:
     """A dependency admitting only the credential kinds the route family takes."""
+    source = get_fresh_principal if fresh else get_principal
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    # A default rather than an Annotated[...]: the annotation is a string (future import) that
+    # FastAPI resolves in module globals, where the closure's ``source`` is not.
+    def check(principal: Principal = Depends(source)) -> Principal:
         if not may_reach(principal, family):
             # Like Cognito: a token of the wrong kind (a guest's where a user's access token is
             # needed) is not a credential for this call at all, so 401 rather than 403.
@@ -54,8 +75,10 @@ def requires(family: str) -> Callable[[Principal], Principal]:
     return check
 
 
-UserDep = Annotated[Principal, Depends(requires("auth-user"))]
+# Every /auth call of a signed-in user reads the user's row, so it sees revocations at once.
+UserDep = Annotated[Principal, Depends(requires("auth-user", fresh=True))]
 IdentityCallerDep = Annotated[Principal, Depends(requires("identity"))]
+FreshIdentityCallerDep = Annotated[Principal, Depends(requires("identity", fresh=True))]
 AnyPrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 

@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from updown import settings as settings_mod
 from updown.clock import FrozenClock
-from updown.errors import ExpiredCode, NotAuthorized
+from updown.db.models.identities import Identity
+from updown.errors import ExpiredCode, NotAuthorized, TooManyRequests
 from updown.runtime import Runtime
 from updown.userpool.service import Challenge, TokenSet
 
@@ -110,7 +112,7 @@ def test_userpool_challenge_session_expires(rt: tuple[Runtime, FrozenClock]) -> 
 
 def test_identity_guest_token_expires_after_ttl(rt: tuple[Runtime, FrozenClock]) -> None:
     runtime, clock = rt
-    token = runtime.identity.create_guest()["token"]
+    token = runtime.identity.create_guest(client_address="127.0.0.1")["token"]
     assert runtime.identity.principal_for_bearer(token).kind == "guest"
     clock.advance(runtime.settings.identity.guest_token_ttl + 31)
     with pytest.raises(NotAuthorized):
@@ -119,7 +121,7 @@ def test_identity_guest_token_expires_after_ttl(rt: tuple[Runtime, FrozenClock])
 
 def test_identity_temporary_credentials_expire(rt: tuple[Runtime, FrozenClock]) -> None:
     runtime, clock = rt
-    guest = runtime.identity.principal_for_bearer(runtime.identity.create_guest()["token"])
+    guest = runtime.identity.principal_for_bearer(runtime.identity.create_guest(client_address="127.0.0.1")["token"])
     issued = runtime.identity.issue_credentials(guest)
     key_id = issued.credentials.access_key_id
     found = runtime.identity.resolve_temporary(key_id)
@@ -128,3 +130,36 @@ def test_identity_temporary_credentials_expire(rt: tuple[Runtime, FrozenClock]) 
     assert found[1].identity_id == guest.identity_id
     clock.advance(runtime.settings.identity.credentials_ttl)
     assert runtime.identity.resolve_temporary(key_id) is None
+
+
+def _guest_rows(runtime: Runtime) -> int:
+    with runtime.database.session() as s:
+        return int(s.scalar(select(func.count()).select_from(Identity).where(Identity.kind == "guest")) or 0)
+
+
+def test_identity_guests_expire_once_no_token_or_credential_reaches_them(rt: tuple[Runtime, FrozenClock]) -> None:
+    runtime, clock = rt
+    pool = runtime.identity
+    old = pool.principal_for_bearer(pool.create_guest(client_address="10.0.0.1")["token"])
+    pool.issue_credentials(old)
+    lifetime = runtime.settings.identity.guest_token_ttl + runtime.settings.identity.credentials_ttl
+    clock.advance(lifetime)
+    assert pool.expire_guests() == 0  # its last credentials may still be alive (clock leeway)
+    clock.advance(121)
+    young = pool.create_guest(client_address="10.0.0.2")  # each new guest also sweeps dead ones
+    assert _guest_rows(runtime) == 1
+    assert pool.principal_for_bearer(young["token"]).kind == "guest"
+    assert pool.expire_guests() == 0
+
+
+def test_identity_guest_creation_bounded_per_address(rt: tuple[Runtime, FrozenClock]) -> None:
+    runtime, clock = rt
+    burst = runtime.settings.identity.guest_burst
+    for _ in range(burst):
+        runtime.identity.create_guest(client_address="10.0.0.3")
+    with pytest.raises(TooManyRequests):
+        runtime.identity.create_guest(client_address="10.0.0.3")
+    runtime.identity.create_guest(client_address="10.0.0.4")
+    clock.advance(60 / runtime.settings.identity.guest_rate_per_minute)
+    runtime.identity.create_guest(client_address="10.0.0.3")
+    assert _guest_rows(runtime) == burst + 2

@@ -25,6 +25,9 @@ class User(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # Cognito's global sign-out: tokens and credentials issued before this time are refused.
+    # Set by a password change or reset and by disabling the user.
+    tokens_valid_after: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class UserGroup(Base):

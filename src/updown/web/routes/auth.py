@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from updown.userpool.service import TokenSet
-from updown.web.deps import RuntimeDep, UserDep, client_address
+from updown.web.deps import RuntimeDep, UserDep, client_address, no_store
 
-router = APIRouter(prefix="/auth", tags=["user pool"])
+router = APIRouter(prefix="/auth", tags=["user pool"], dependencies=[Depends(no_store)])
 
 Email = Annotated[str, Field(min_length=1, max_length=320)]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
@@ -119,8 +119,9 @@ def reset_password(body: Reset, runtime: RuntimeDep) -> dict[str, Any]:
 
 @router.post("/change-password")
 def change_password(body: ChangePassword, runtime: RuntimeDep, user: UserDep) -> dict[str, Any]:
-    runtime.userpool.change_password(user, body.oldPassword, body.newPassword)
-    return {"changed": True}
+    # Every session of the user ends; the caller goes on in a new one, with the tokens answered.
+    tokens = runtime.userpool.change_password(user, body.oldPassword, body.newPassword)
+    return {"changed": True, **tokens.as_dict()}
 
 
 @router.get("/me")
