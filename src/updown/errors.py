@@ -120,6 +120,27 @@ class IncompleteBody(InvalidRequest):
     title = "You did not provide the number of bytes specified by the Content-Length HTTP header"
 
 
+class InvalidPart(InvalidRequest):
+    """Completing a multipart upload: a listed part was not received, or its ETag does not match."""
+
+    code = "InvalidPart"
+    title = "One or more of the specified parts could not be found"
+
+
+class InvalidPartOrder(InvalidRequest):
+    """Completing a multipart upload: the part list is not in ascending part-number order."""
+
+    code = "InvalidPartOrder"
+    title = "The list of parts was not in ascending order"
+
+
+class EntityTooSmall(InvalidRequest):
+    """Completing a multipart upload: a part other than the last is under the minimum part size."""
+
+    code = "EntityTooSmall"
+    title = "Your proposed upload is smaller than the minimum allowed object size"
+
+
 class AuthorizationQueryParametersError(InvalidRequest):
     """S3 data plane: the presigned query parameters are missing or malformed."""
 
@@ -218,6 +239,13 @@ class NoSuchBucket(NotFound):
     title = "The specified bucket does not exist"
 
 
+class NoSuchUpload(NotFound):
+    """No upload intent of the caller has that id; or no open multipart upload with that id."""
+
+    code = "NoSuchUpload"
+    title = "The specified upload does not exist"
+
+
 class MethodNotAllowed(ClientError):
     """The method is not served on this path."""
 
@@ -247,6 +275,29 @@ class UsernameExists(Conflict):
 
     code = "UsernameExists"
     title = "User already exists"
+
+
+class QuotaExceeded(ClientError):
+    """The identity's storage quota cannot hold the upload (ready files and open intents count)."""
+
+    status = 403
+    code = "QuotaExceeded"
+    title = "Storage quota exceeded"
+
+
+class UploadRejected(ClientError):
+    """Processing refused the uploaded bytes (not what was declared, a forbidden type, a bomb)."""
+
+    status = 422
+    code = "UploadRejected"
+    title = "The upload was rejected"
+
+
+class UploadNotReady(Conflict):
+    """The upload intent is in a state that forbids the call (expired, already used, not yet landed)."""
+
+    code = "UploadNotReady"
+    title = "The upload is not in a state for this"
 
 
 class PreconditionFailed(ClientError):

@@ -7,8 +7,10 @@ the only module that knows how the pieces fit together.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -17,14 +19,24 @@ from updown.auth.throttle import Throttle
 from updown.auth.tokens import TokenService
 from updown.clock import Clock, SystemClock
 from updown.core import secrets as secret_files
+from updown.core.sigv4 import Credentials, Signer
 from updown.db.engine import Database
 from updown.errors import ConfigError, ServiceUnavailable
 from updown.files.access import AccessGate
+from updown.files.objects import Objects
+from updown.files.presign import Presigner
+from updown.files.records import Records
+from updown.files.uploads import Uploads
 from updown.identity.service import IdentityPool
 from updown.mail.base import Mailer
 from updown.mail.outbox import Outbox
 from updown.mail.smtp import SmtpMailer
 from updown.policy import PolicyStore
+from updown.processing import images
+from updown.processing.cleanup import Cleanup
+from updown.processing.jobs import JobQueue
+from updown.processing.pipeline import Pipeline
+from updown.processing.worker import Worker
 from updown.settings import Settings
 from updown.storage.base import StorageBackend
 from updown.storage.local import LocalBackend
@@ -32,6 +44,8 @@ from updown.userpool.admin import UserAdmin
 from updown.userpool.service import UserPool
 
 SECRETS_FILE = "secrets.json"
+PROCESS_JOB = "process-upload"
+CLEANUP_JOB = "cleanup"
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,7 @@ def build_storage(settings: Settings) -> StorageBackend:
         from updown.storage.s3 import S3Backend
 
         s3 = settings.s3
-        return S3Backend(
+        backend = S3Backend(
             settings.storage.bucket,
             endpoint_url=s3.endpoint_url or None,
             region=s3.region,
@@ -109,7 +123,20 @@ def build_storage(settings: Settings) -> StorageBackend:
             secret_access_key=s3.secret_access_key,
             path_style=s3.path_style,
         )
-    return LocalBackend(settings.storage_root)
+        backend.min_part_size = settings.uploads.min_part_size
+        return backend
+    return LocalBackend(settings.storage_root, min_part_size=settings.uploads.min_part_size)
+
+
+def build_presigner(settings: Settings, service: Credentials, clock: Clock) -> Presigner:
+    """Presigned URLs point at the local backend's ``/s3`` data plane, or at the S3 service itself."""
+    if settings.storage.backend == "s3":
+        s3 = settings.s3
+        endpoint = s3.endpoint_url or f"https://s3.{s3.region}.amazonaws.com"
+        signer = Signer(Credentials(s3.access_key_id, s3.secret_access_key), s3.region)
+        return Presigner(signer, endpoint=endpoint, bucket=settings.storage.bucket, clock=clock)
+    signer = Signer(service, settings.s3.region)
+    return Presigner(signer, endpoint=f"{settings.public_url}/s3", bucket=settings.storage.bucket, clock=clock)
 
 
 class Runtime:
@@ -170,6 +197,81 @@ class Runtime:
         )
         self.storage = build_storage(settings)
         self.gate = AccessGate(self.policies, bucket=settings.storage.bucket, clock=self.clock)
+        self.service_credentials = Credentials(self.secrets.s3_access_key_id, self.secrets.s3_secret_access_key)
+        self.presigner = build_presigner(settings, self.service_credentials, self.clock)
+        p = settings.processing
+        self.jobs = JobQueue(self.database, self.clock, lease=p.lease, max_attempts=p.max_attempts)
+        self.records = Records(
+            self.database,
+            self.storage,
+            self.gate,
+            self.presigner,
+            self.clock,
+            default_expires=settings.storage.presign_expires,
+            max_expires=settings.storage.presign_max_expires,
+        )
+        self.uploads = Uploads(
+            self.database,
+            self.storage,
+            self.gate,
+            self.presigner,
+            self.clock,
+            settings.uploads,
+            queue_processing=lambda s, upload_id, etag: self.jobs.enqueue(
+                s, PROCESS_JOB, f"{upload_id}:{etag}", {"uploadId": upload_id}, now=self.clock.now()
+            ),
+        )
+        self.objects = Objects(
+            self.storage,
+            self.gate,
+            self.uploads,
+            self.records,
+            self.clock,
+            max_object_size=settings.storage.max_object_size,
+        )
+        self.pipeline = Pipeline(
+            self.database,
+            self.storage,
+            self.records,
+            self.clock,
+            work_dir=settings.data_dir / "work",
+            limits=images.ImageLimits(max_pixels=p.max_pixels),
+            thumbnail_size=p.thumbnail_size,
+            allow_executables=p.allow_executables,
+        )
+        self.cleanup = Cleanup(
+            self.database,
+            self.storage,
+            self.jobs,
+            self.clock,
+            expire_guests=self.identity.expire_guests,
+            multipart_lifetime=settings.uploads.multipart_expires,
+        )
+
+    def worker(self) -> Worker:
+        """A worker for this process's queue: processing, and cleanup every ``cleanup_interval``."""
+        p = self.settings.processing
+
+        async def process(payload: Mapping[str, Any]) -> None:
+            await self.pipeline.process(str(payload["uploadId"]))
+
+        async def cleanup(_payload: Mapping[str, Any]) -> None:
+            await self.cleanup.run(older_than=p.cleanup_older_than)
+
+        def periodic() -> None:
+            # One cleanup per interval across every process: the dedupe key is the interval's number.
+            if p.cleanup_interval > 0:
+                now = self.clock.now()
+                with self.database.session() as s:
+                    self.jobs.enqueue(s, CLEANUP_JOB, str(int(now // p.cleanup_interval)), {}, now=now)
+
+        return Worker(
+            self.jobs,
+            {PROCESS_JOB: process, CLEANUP_JOB: cleanup},
+            poll_interval=p.poll_interval,
+            concurrency=p.concurrency,
+            periodic=periodic,
+        )
 
     async def check_ready(self) -> list[str]:
         """Names of the dependencies that do not answer (empty when ready)."""

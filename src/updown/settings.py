@@ -76,8 +76,9 @@ class StorageSettings:
     presign_max_expires: int = setting(604_800, "Longest lifetime a presigned URL may ask for (S3's 7 days).")
     cors_origins: tuple[str, ...] = setting(
         (),
-        "Origins allowed to call the /s3 data plane from a browser (CORS), e.g. https://app.example.com; "
-        '"*" allows any. Empty: no cross-origin access.',
+        "Origins allowed to call the JSON API, the /s3 data plane and /cdn from a browser (CORS), e.g. "
+        'http://localhost:3000; "*" allows any (credentials are bearer tokens, never cookies, so '
+        "Access-Control-Allow-Credentials is never sent). Empty: no cross-origin access.",
     )
 
 
@@ -157,6 +158,68 @@ class PolicySettings:
     )
 
 
+DEFAULT_UPLOAD_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/heic",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/json",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "video/mp4",
+    "video/quicktime",
+    "audio/mpeg",
+)
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """What POST /storage/uploads grants: types, sizes, lifetimes and quotas."""
+
+    allowed_types: tuple[str, ...] = setting(
+        DEFAULT_UPLOAD_TYPES, "Content types an upload may declare (images and common documents)."
+    )
+    level_types: dict[str, tuple[str, ...]] = setting(
+        {}, "Access level → the content types it accepts, replacing allowed_types there (e.g. public: images only)."
+    )
+    max_single_size: int = setting(
+        100 * 1024**2, "Largest upload by one PUT or POST, in bytes; larger needs multipart."
+    )
+    max_size: dict[str, int] = setting(
+        {"public": 5 * 1024**4, "protected": 5 * 1024**4, "private": 5 * 1024**4},
+        "Access level → largest file, in bytes (multipart reaches S3's 5 TiB).",
+    )
+    min_part_size: int = setting(5 * 1024**2, "Smallest multipart part but the last, in bytes (S3: 5 MiB).")
+    default_part_size: int = setting(16 * 1024**2, "Part size when the client does not ask for one, in bytes.")
+    expires: int = setting(900, "How long an upload intent (and its presigned target) lives, seconds.")
+    multipart_expires: int = setting(86_400, "How long a multipart upload intent lives, seconds (resumable within).")
+    quota_bytes: int = setting(0, "Bytes each identity may store, ready files and open intents together. 0: no quota.")
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    """The pipeline after an upload lands: checks, thumbnails, the worker, cleanup."""
+
+    embedded_worker: bool = setting(True, "Run the processing worker inside `updown serve` (embedded mode).")
+    concurrency: int = setting(1, "Jobs a worker runs at once.")
+    max_pixels: int = setting(50_000_000, "Largest image accepted, in pixels (decompression bombs are refused).")
+    thumbnail_size: int = setting(256, "Longest side of thumbnails, in pixels.")
+    allow_executables: bool = setting(False, "Accept executables (ELF, PE, Mach-O, scripts) as uploads.")
+    max_attempts: int = setting(5, "Tries of a failing job before it is marked failed.")
+    lease: int = setting(300, "Seconds a worker holds a job before another may take it (a crashed worker's).")
+    poll_interval: float = setting(0.5, "Seconds an idle worker waits before looking for work again.")
+    cleanup_interval: int = setting(3600, "Seconds between cleanup runs inside `updown serve` (0: never).")
+    cleanup_older_than: int = setting(86_400, "Age in seconds past which orphan blobs and stale temp files go.")
+    cdn_max_age: int = setting(3600, "Cache-Control max-age of /cdn answers (variants: a year, immutable).")
+
+
 SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "database": DatabaseSettings,
@@ -166,6 +229,8 @@ SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "identity": IdentitySettings,
     "policy": PolicySettings,
+    "uploads": UploadSettings,
+    "processing": ProcessingSettings,
 }
 
 
@@ -183,6 +248,8 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     identity: IdentitySettings = field(default_factory=IdentitySettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    processing: ProcessingSettings = field(default_factory=ProcessingSettings)
 
     @property
     def database_url(self) -> str:
@@ -441,6 +508,17 @@ def _validate(s: Settings) -> None:
         raise ConfigError("bad value for identity.guest_rate_per_minute/guest_burst: at least 1")
     if s.server.max_header_bytes < 1024:
         raise ConfigError(f"bad value for server.max_header_bytes: {s.server.max_header_bytes} is under 1024")
+    u = s.uploads
+    if set(u.max_size) != {"public", "protected", "private"} or set(u.level_types) - {"public", "protected", "private"}:
+        raise ConfigError("bad value for uploads.max_size/level_types: keys are public, protected, private")
+    if not 5 * 1024**2 >= u.min_part_size >= 1 or not u.min_part_size <= u.default_part_size <= 5 * 1024**3:
+        raise ConfigError(
+            "bad value for uploads.min_part_size/default_part_size: need 1 <= min <= 5 MiB, min <= default <= 5 GiB"
+        )
+    if not 1 <= u.expires <= 604_800 or not 1 <= u.multipart_expires <= 604_800:
+        raise ConfigError("bad value for uploads.expires/multipart_expires: 1..604800 seconds")
+    if s.processing.concurrency < 1 or s.processing.max_attempts < 1:
+        raise ConfigError("bad value for processing.concurrency/max_attempts: at least 1")
     if not re.fullmatch(r"[a-z0-9-]{1,32}", s.identity.region):
         raise ConfigError("bad value for identity.region: lower-case letters, digits and '-' only")
     if s.storage.backend == "s3" and not (s.s3.access_key_id and s.s3.secret_access_key):

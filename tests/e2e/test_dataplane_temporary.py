@@ -14,8 +14,14 @@ import pytest
 from updown.auth.principal import Principal
 from updown.clock import SystemClock
 from updown.core.sigv4 import Credentials, Signer, object_url
+from updown.db.engine import Database
 from updown.files.access import AccessGate
+from updown.files.objects import Objects
+from updown.files.presign import Presigner
+from updown.files.records import Records
+from updown.files.uploads import Uploads
 from updown.policy import PolicyStore
+from updown.settings import UploadSettings
 from updown.storage.local import LocalBackend
 from updown.web.dataplane import OWNER_METADATA, DataPlane
 
@@ -42,9 +48,15 @@ def anyio_backend() -> str:
 async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, LocalBackend]]:
     storage = LocalBackend(tmp_path / "objects")
     clock = SystemClock()
+    db = Database(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    db.migrate()
+    gate = AccessGate(PolicyStore.from_settings(), bucket="files", clock=clock)
+    presigner = Presigner(Signer(SERVICE, "us-east-1"), endpoint=BASE, bucket="files", clock=clock)
+    records = Records(db, storage, gate, presigner, clock, default_expires=900, max_expires=604_800)
+    uploads = Uploads(db, storage, gate, presigner, clock, UploadSettings(), queue_processing=lambda *_: None)
+    objects = Objects(storage, gate, uploads, records, clock, max_object_size=1 << 20)
     plane = DataPlane(
-        storage,
-        AccessGate(PolicyStore.from_settings(), bucket="files", clock=clock),
+        objects,
         bucket="files",
         region="us-east-1",
         service_credentials=SERVICE,
@@ -54,6 +66,8 @@ async def client(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Local
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plane), base_url="http://testserver") as c:
         yield c, storage
+    db.dispose()
+    db.dispose()
 
 
 def _signed(

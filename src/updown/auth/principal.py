@@ -68,6 +68,9 @@ ANONYMOUS = Principal(kind="anonymous", credential="none")
 # decided at presign time, so the data plane only checks the request is one such URL allows.
 SERVICE = Principal(kind="service", credential="presigned", roles=("service",))
 
+# Anyone, reading through /cdn: role ``cdn``, whose policy reads ``public/`` and nothing else.
+CDN = Principal(kind="anonymous", credential="none", roles=("cdn",))
+
 
 def may_reach(principal: Principal, family: str) -> bool:
     """Whether this principal's credential kind may reach a route family at all (policy decides the rest)."""

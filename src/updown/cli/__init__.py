@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from updown import __version__
-from updown.cli import admin, policy, serve, users
+from updown.cli import admin, files, policy, serve, users
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,7 +14,7 @@ def cli() -> None:
     """updown: secure file upload and download, self-hosted."""
 
 
-for command in (*serve.commands, *admin.commands, *policy.commands, *users.commands):
+for command in (*serve.commands, *admin.commands, *policy.commands, *users.commands, *files.commands):
     cli.add_command(command)
 
 

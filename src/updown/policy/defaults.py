@@ -17,6 +17,7 @@ GUEST_POLICY = "guest-storage"
 AUTHENTICATED_POLICY = "authenticated-storage"
 ADMIN_POLICY = "admin-storage"
 SERVICE_POLICY = "service-storage"
+CDN_POLICY = "cdn-public-read"
 ADMIN_API_POLICY = "admin-api"
 # Non-storage resources the API guards with the same engine (e.g. POST /policy/simulate).
 API_ARN = "arn:updown:::"
@@ -27,6 +28,7 @@ DEFAULT_ROLE_POLICIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "authenticated": (AUTHENTICATED_POLICY,),
         "admin": (ADMIN_POLICY, ADMIN_API_POLICY),
         "service": (SERVICE_POLICY,),
+        "cdn": (CDN_POLICY,),
     }
 )
 
@@ -124,6 +126,18 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                     "Effect": "Allow",
                     "Action": "updown:*",
                     "Resource": f"{API_ARN}*",
+                },
+            ],
+        },
+        # The role of anyone reading through /cdn: public/ only, read only.
+        CDN_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublicRead",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/public/*",
                 },
             ],
         },

@@ -7,18 +7,23 @@ stream: no method reads a whole object into memory.
 from __future__ import annotations
 
 import abc
+import hashlib
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Final
 
-from updown.errors import EntityTooLarge, IncompleteBody, InvalidArgument, InvalidRange
+from updown.errors import EntityTooLarge, IncompleteBody, InvalidArgument, InvalidPartOrder, InvalidRange
 
 DEFAULT_CONTENT_TYPE: Final = "application/octet-stream"
 # S3's limit on user metadata: names and values together, in bytes.
 MAX_METADATA_BYTES: Final = 2048
 MAX_LIST_LIMIT: Final = 1000
+# S3's multipart rules.
+MIN_PART_SIZE: Final = 5 * 1024 * 1024
+MAX_PART_SIZE: Final = 5 * 1024**3
+MAX_PARTS: Final = 10_000
 # Objects stream in chunks of this size (reads) and are written in batches of about this size.
 CHUNK_SIZE: Final = 1024 * 1024
 
@@ -67,6 +72,25 @@ class ListPage:
 
     items: tuple[ObjectSummary, ...]
     next_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One received part of a multipart upload; ``etag`` is the part's MD5, lower-case hex."""
+
+    part_number: int
+    etag: str
+    size: int
+    last_modified: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartUpload:
+    """An open multipart upload, as ``list_multipart_uploads`` reports it."""
+
+    key: str
+    upload_id: str
+    initiated: float
 
 
 class ObjectStream:
@@ -222,6 +246,75 @@ class StorageBackend(abc.ABC):
             NoSuchKey: nothing under ``src``.
         """
 
+    # -- multipart uploads (S3's model: one implementation behind presigned parts and the S3 API) --
+
+    min_part_size: int = MIN_PART_SIZE
+    """Every part of a multipart upload but the last must be at least this big (S3: 5 MiB)."""
+
+    @abc.abstractmethod
+    async def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> str:
+        """Open a multipart upload for ``key``; returns its upload id. Nothing appears under the key
+        until `complete_multipart`."""
+
+    @abc.abstractmethod
+    async def put_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: AsyncIterator[bytes],
+        *,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> PartInfo:
+        """Store (or replace) one part, 1 to 10,000. A failed or cut-off body leaves the part as it was.
+
+        Raises:
+            NoSuchUpload: no open upload with that id for that key.
+            InvalidArgument: the part number is out of range.
+            IncompleteBody, EntityTooLarge: as for `put`.
+        """
+
+    @abc.abstractmethod
+    async def list_parts(self, key: str, upload_id: str) -> tuple[PartInfo, ...]:
+        """The parts received so far, by part number.
+
+        Raises:
+            NoSuchUpload: no open upload with that id for that key.
+        """
+
+    @abc.abstractmethod
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        """Join the listed ``(part number, etag)`` parts into the object at ``key`` and close the upload.
+
+        The ETag is S3's: the MD5 of the parts' binary MD5s, ``-`` and the number of parts.
+
+        Raises:
+            NoSuchUpload: no open upload with that id for that key.
+            InvalidPartOrder: the part numbers are not strictly ascending.
+            InvalidPart: a part was not received, or its etag differs.
+            EntityTooSmall: a part but the last is under `min_part_size`.
+        """
+
+    @abc.abstractmethod
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Close the upload and drop its parts.
+
+        Raises:
+            NoSuchUpload: no open upload with that id for that key.
+        """
+
+    @abc.abstractmethod
+    async def list_multipart_uploads(self, prefix: str = "") -> tuple[MultipartUpload, ...]:
+        """Open multipart uploads under ``prefix``, by key then initiation."""
+
     @abc.abstractmethod
     async def sweep_temp(self, older_than_seconds: float) -> int:
         """Remove leftovers of interrupted writes older than the given age; returns how many."""
@@ -265,6 +358,36 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     if total > MAX_METADATA_BYTES:
         raise InvalidArgument(f"metadata is {total} bytes; the limit is {MAX_METADATA_BYTES}")
     return clean
+
+
+def check_part_number(part_number: int) -> int:
+    """A valid part number (1 to 10,000), or InvalidArgument."""
+    if not 1 <= part_number <= MAX_PARTS:
+        raise InvalidArgument(f"partNumber must be between 1 and {MAX_PARTS}")
+    return part_number
+
+
+def check_part_list(parts: Sequence[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The completion list with quotes dropped from ETags; refuses an empty or unordered one."""
+    if not parts:
+        raise InvalidArgument("a multipart upload completes with at least one part")
+    if len(parts) > MAX_PARTS:
+        raise InvalidArgument(f"at most {MAX_PARTS} parts")
+    clean: list[tuple[int, str]] = []
+    previous = 0
+    for number, etag in parts:
+        check_part_number(number)
+        if number <= previous:
+            raise InvalidPartOrder("the parts must be listed in ascending order of part number, each once")
+        previous = number
+        clean.append((number, etag.strip().strip('"').lower()))
+    return clean
+
+
+def multipart_etag(part_md5s: Sequence[bytes]) -> str:
+    """S3's ETag of a multipart object: the MD5 of the parts' binary MD5s, ``-`` and their count."""
+    joined = hashlib.md5(b"".join(part_md5s), usedforsecurity=False).hexdigest()
+    return f"{joined}-{len(part_md5s)}"
 
 
 def check_limit(limit: int) -> int:

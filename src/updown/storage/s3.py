@@ -19,9 +19,10 @@ import base64
 import hashlib
 import logging
 import re
+import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import boto3
@@ -33,11 +34,15 @@ from updown.core.keys import validate_key
 from updown.errors import (
     ConfigError,
     EntityTooLarge,
+    EntityTooSmall,
     IncompleteBody,
     InvalidArgument,
     InvalidKey,
+    InvalidPart,
+    InvalidPartOrder,
     InvalidRange,
     NoSuchKey,
+    NoSuchUpload,
     PreconditionFailed,
     ServerError,
     ServiceUnavailable,
@@ -46,16 +51,22 @@ from updown.errors import (
 from updown.storage.base import (
     CHUNK_SIZE,
     MAX_LIST_LIMIT,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
     BodyMeter,
     ByteRange,
     ListPage,
+    MultipartUpload,
     ObjectInfo,
     ObjectStream,
     ObjectSummary,
+    PartInfo,
     StorageBackend,
     check_content_type,
     check_limit,
     check_metadata,
+    check_part_list,
+    check_part_number,
 )
 
 if TYPE_CHECKING:
@@ -67,10 +78,11 @@ T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
-MIN_PART_SIZE: Final = 5 * 1024 * 1024
+
 DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _COPY_RETRIES: Final = 4
+_SPOOL_IN_MEMORY: Final = 8 * 1024 * 1024
 
 # S3 error codes that mean something about the request, not about the store.
 _CLIENT_CODES: Final[Mapping[str, type[UpdownError]]] = {
@@ -85,6 +97,10 @@ _CLIENT_CODES: Final[Mapping[str, type[UpdownError]]] = {
     "InvalidRequest": InvalidArgument,
     "KeyTooLongError": InvalidKey,
     "PreconditionFailed": PreconditionFailed,
+    "NoSuchUpload": NoSuchUpload,
+    "InvalidPart": InvalidPart,
+    "InvalidPartOrder": InvalidPartOrder,
+    "EntityTooSmall": EntityTooSmall,
     "412": PreconditionFailed,
 }
 
@@ -358,6 +374,106 @@ class S3Backend(StorageBackend):
                 result["LastModified"].timestamp() if "LastModified" in result else time.time(),
             )
         raise ServiceUnavailable("the source kept changing while being copied")
+
+    async def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> str:
+        extra: dict[str, Any] = {} if cache_control is None else {"CacheControl": cache_control}
+        created = await _call(
+            self._client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=validate_key(key),
+            ContentType=check_content_type(content_type),
+            Metadata=check_metadata(metadata),
+            **extra,
+        )
+        return created["UploadId"]
+
+    async def put_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: AsyncIterator[bytes],
+        *,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> PartInfo:
+        clean = validate_key(key)
+        check_part_number(part_number)
+        meter = BodyMeter(content_length, MAX_PART_SIZE if max_size is None else min(max_size, MAX_PART_SIZE))
+        # A part can be 5 GiB: spooled to a temporary file past one chunk, never held whole.
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            digest = hashlib.md5(usedforsecurity=False)
+            async for chunk in body:
+                meter.add(chunk)
+                digest.update(chunk)
+                spool.write(chunk)  # page-cache writes of one received chunk
+            meter.finish()
+            spool.seek(0)
+            md5 = base64.b64encode(digest.digest()).decode()
+            answer = await _call(
+                self._client.upload_part,
+                Bucket=self.bucket,
+                Key=clean,
+                UploadId=upload_id,
+                PartNumber=part_number,
+                Body=spool,
+                ContentLength=meter.total,
+                ContentMD5=md5,
+            )
+        return PartInfo(part_number, answer["ETag"].strip('"'), meter.total, time.time())
+
+    async def list_parts(self, key: str, upload_id: str) -> tuple[PartInfo, ...]:
+        clean = validate_key(key)
+
+        def fetch() -> tuple[PartInfo, ...]:
+            out: list[PartInfo] = []
+            paginator = self._client.get_paginator("list_parts")
+            for page in paginator.paginate(Bucket=self.bucket, Key=clean, UploadId=upload_id):
+                for part in page.get("Parts", []):
+                    out.append(
+                        PartInfo(
+                            part["PartNumber"],
+                            part["ETag"].strip('"'),
+                            part["Size"],
+                            part["LastModified"].timestamp(),
+                        )
+                    )
+            return tuple(sorted(out, key=lambda p: p.part_number))
+
+        return await _call(fetch)
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        clean = validate_key(key)
+        listed = check_part_list(parts)
+        await _call(
+            self._client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=clean,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in listed]},
+        )
+        return await self.head(clean)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        await _call(self._client.abort_multipart_upload, Bucket=self.bucket, Key=validate_key(key), UploadId=upload_id)
+
+    async def list_multipart_uploads(self, prefix: str = "") -> tuple[MultipartUpload, ...]:
+        def fetch() -> tuple[MultipartUpload, ...]:
+            out: list[MultipartUpload] = []
+            paginator = self._client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []):
+                    out.append(MultipartUpload(upload["Key"], upload["UploadId"], upload["Initiated"].timestamp()))
+            return tuple(out)
+
+        return await _call(fetch)
 
     async def sweep_temp(self, older_than_seconds: float) -> int:
         return await _call(self._sweep, time.time() - older_than_seconds)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from updown import __version__
@@ -17,10 +18,11 @@ from updown.core.sigv4 import Credentials
 from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
 from updown.web import problems
+from updown.web.cdn import Cdn
 from updown.web.dataplane import DataPlane
 from updown.web.headerlimit import HeaderLimit
 from updown.web.metrics import Metrics
-from updown.web.routes import auth, health, identity, policy, wellknown
+from updown.web.routes import auth, health, identity, policy, storage, wellknown
 
 
 def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
@@ -28,18 +30,39 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        runtime.close()
+        # Embedded mode: each server process runs a worker; the queue's leases share the work.
+        worker = runtime.worker() if runtime.settings.processing.embedded_worker else None
+        if worker is not None:
+            worker.start_thread()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            runtime.close()
 
     api = FastAPI(title="updown", version=__version__, lifespan=lifespan)
     api.state.runtime = runtime
     api.state.metrics = metrics
     problems.install(api)
+    origins = runtime.settings.storage.cors_origins
+    if origins:
+        # Bearer tokens travel in a header, never in cookies: no credentials mode, so "*" is safe.
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "Retry-After", "Location"],
+            allow_credentials=False,
+            max_age=3000,
+        )
     api.include_router(health.router)
     api.include_router(wellknown.router)
     api.include_router(auth.router)
     api.include_router(identity.router)
     api.include_router(policy.router)
+    api.include_router(storage.router)
     return api
 
 
@@ -88,8 +111,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
     api = create_api(runtime, metrics)
     settings = runtime.settings
     dataplane = DataPlane(
-        runtime.storage,
-        runtime.gate,
+        runtime.objects,
         bucket=settings.storage.bucket,
         region=settings.s3.region,
         service_credentials=Credentials(runtime.secrets.s3_access_key_id, runtime.secrets.s3_secret_access_key),
@@ -98,7 +120,13 @@ def create_app(runtime: Runtime) -> ASGIApp:
         cors_origins=settings.storage.cors_origins,
         resolve_temporary=runtime.identity.resolve_temporary,
     )
-    dispatcher = Dispatcher(api, {"/s3": dataplane}, settings.server.max_json_body)
+    cdn = Cdn(
+        runtime.objects,
+        runtime.records,
+        max_age=settings.processing.cdn_max_age,
+        cors_origins=settings.storage.cors_origins,
+    )
+    dispatcher = Dispatcher(api, {"/s3": dataplane, "/cdn": cdn}, settings.server.max_json_body)
     return metrics.wrap(HeaderLimit(_ProblemGuard(dispatcher), limit=settings.server.max_header_bytes))
 
 

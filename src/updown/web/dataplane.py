@@ -2,8 +2,10 @@
 
 Every request is SigV4-signed (presigned URL, or an ``Authorization`` header from temporary
 credentials); the signer decides the principal: the service credentials make `SERVICE`, temporary
-ones the principal `resolve_temporary` returns. Every decision then goes through the `AccessGate`
-before the object is looked up. Errors are S3 XML documents, mapped in `web.s3xml`.
+ones the principal `resolve_temporary` returns. Every read and write then goes through
+`files.objects.Objects` (the gate, the owner rule, reserved metadata, upload intents), which asks
+before the object is looked up. This module does protocol work only. Errors are S3 XML documents,
+mapped in `web.s3xml`.
 
 Object ownership: when a temporary-credential principal writes, the data plane stores its identity
 id as the reserved metadata ``updown-owner`` (`OWNER_METADATA`); clients may not send
@@ -43,17 +45,16 @@ from updown.errors import (
     MethodNotAllowed,
     MissingContentLength,
     NoSuchBucket,
-    NoSuchKey,
     XAmzContentSHA256Mismatch,
 )
 from updown.files import access
-from updown.files.access import AccessGate
-from updown.storage.base import MAX_LIST_LIMIT, ListPage, StorageBackend, resolve_range
-from updown.web import s3http, s3xml
+from updown.files.objects import HIDDEN, Objects
+from updown.files.records import OWNER_METADATA
+from updown.storage.base import MAX_LIST_LIMIT
+from updown.web import s3http, s3xml, serving
 from updown.web.postform import DISCONNECTED, FormStream, boundary_of
 
-OWNER_METADATA: Final = "updown-owner"
-_HIDDEN = frozenset({OWNER_METADATA})
+__all__ = ["OWNER_METADATA", "DataPlane"]
 _ACTIONS: Final = {"GET": access.GET, "HEAD": access.GET, "PUT": access.PUT, "DELETE": access.DELETE}
 _CORS_METHODS: Final = ("GET", "HEAD", "PUT", "POST", "DELETE")
 _EXPOSED: Final = b"ETag, Content-Length, Content-Range, Accept-Ranges, Last-Modified, x-amz-request-id"
@@ -84,8 +85,7 @@ class DataPlane:
 
     def __init__(
         self,
-        storage: StorageBackend,
-        gate: AccessGate,
+        objects: Objects,
         *,
         bucket: str,
         region: str,
@@ -96,8 +96,7 @@ class DataPlane:
         cors_origins: tuple[str, ...] = (),
         prefix: str = "/s3",
     ) -> None:
-        self.storage = storage
-        self.gate = gate
+        self.objects = objects
         self.bucket = bucket
         self.region = region
         self.max_object_size = max_object_size
@@ -178,11 +177,10 @@ class DataPlane:
         if ex.method == "PUT":
             await self._put(ex, principal, verified, receive, send)
         elif ex.method == "DELETE":
-            await self._authorize(ex, principal, access.DELETE)
-            await self.storage.delete(ex.key)
+            await self.objects.delete(principal, ex.key, **self._facts(ex))
             await self._empty(ex, send, 204, [])
         else:
-            self.gate.check(principal, access.GET, ex.key, **self._facts(ex))
+            self.objects.check_read(principal, ex.key, **self._facts(ex))
             await self._get(ex, send)
 
     async def _lookup(self, access_key_id: str | None) -> tuple[list[Principal], Callable[[str], Credentials | None]]:
@@ -221,57 +219,24 @@ class DataPlane:
             "secure_transport": ex.scope.get("scheme") == "https",
         }
 
-    async def _authorize(self, ex: _Exchange, principal: Principal, action: str, **facts: object) -> None:
-        """Ask the gate; for temporary credentials writing under ``public/``, with the object's owner."""
-        assert ex.key is not None
-        facts.update(self._facts(ex))
-        self.gate.check(principal, action, ex.key, **facts)
-        if principal is SERVICE or not ex.key.startswith("public/"):
-            return
-        # Allowed for a new object: now (and only now) the existing object's owner decides.
-        try:
-            owner = (await self.storage.head(ex.key)).metadata.get(OWNER_METADATA)
-        except NoSuchKey:
-            return
-        if owner is not None:
-            self.gate.check(principal, action, ex.key, object_owner=owner, **facts)
-
     # ------------------------------------------------------------------ GET and HEAD
 
     async def _get(self, ex: _Exchange, send: Send) -> None:
         assert ex.key is not None
-        h = ex.headers
-        byte_range = s3http.parse_range(h.get("range"))
-        overrides = s3http.query_params(ex.scope.get("query_string", b""))
-        conditional = any(n in h for n in ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
-        if ex.method == "HEAD" or conditional:
-            info = await self.storage.head(ex.key)
-            if s3http.check_preconditions(info, h):
-                await self._start(ex, send, 304, s3http.validator_headers(info))
-                await send({"type": "http.response.body", "body": b""})
-                return
-            if ex.method == "HEAD":
-                headers = s3http.object_headers(info, overrides, hidden=_HIDDEN)
-                span = None if byte_range is None else resolve_range(byte_range, info.size)
-                length = info.size if span is None else span[1] - span[0] + 1
-                if span is not None:
-                    headers.append((b"content-range", s3http.content_range(span, info.size)))
-                headers.append((b"content-length", str(length).encode()))
-                await self._start(ex, send, 200 if span is None else 206, headers)
-                await send({"type": "http.response.body", "body": b""})
-                return
-        async with await self.storage.get(ex.key, byte_range=byte_range) as stream:
-            info = stream.info
-            headers = s3http.object_headers(info, overrides, hidden=_HIDDEN)
-            headers.append((b"content-length", str(stream.length).encode()))
-            if stream.byte_range is not None:
-                headers.append((b"content-range", s3http.content_range(stream.byte_range, info.size)))
-                await self._start(ex, send, 206, headers)
-            else:
-                await self._start(ex, send, 200, headers)
-            async for chunk in stream:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+
+        async def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
+            await self._start(ex, send, status, headers)
+
+        await serving.stream_object(
+            self.objects.storage,
+            ex.key,
+            method=ex.method,
+            request_headers=ex.headers,
+            overrides=s3http.query_params(ex.scope.get("query_string", b"")),
+            hidden=HIDDEN,
+            start=start,
+            send=send,
+        )
 
     # ------------------------------------------------------------------ PUT
 
@@ -292,20 +257,26 @@ class DataPlane:
         if length is not None and length > self.max_object_size:
             raise EntityTooLarge(f"the body is {length} bytes; the limit is {self.max_object_size}")
         metadata = {n[len(s3http.META_PREFIX) :]: v for n, v in h.items() if n.startswith(s3http.META_PREFIX)}
-        if OWNER_METADATA in metadata:
-            raise InvalidArgument(f"x-amz-meta-{OWNER_METADATA} is reserved")
-        ctype = h.get("content-type")
-        await self._authorize(ex, principal, access.PUT, content_length=length, content_type=ctype)
-        if principal is not SERVICE and principal.identity_id is not None:
-            metadata[OWNER_METADATA] = principal.identity_id
         body = _request_body(receive, verified.payload_hash)
-        info = await self.storage.put(
+        q = s3http.query_params(ex.scope.get("query_string", b""))
+        if "uploadId" in q or "partNumber" in q:
+            # UploadPart: never a whole-object write, whatever else the request says.
+            number = q.get("partNumber", "")
+            if not number.isdigit() or not 1 <= int(number) <= 10_000 or not q.get("uploadId"):
+                raise InvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+            etag = await self.objects.put_part(
+                principal, ex.key, q["uploadId"], int(number), body, content_length=length
+            )
+            await self._empty(ex, send, 200, [(b"etag", f'"{etag}"'.encode())])
+            return
+        info = await self.objects.put(
+            principal,
             ex.key,
             body,
-            content_type=ctype,
+            content_type=h.get("content-type"),
             metadata=metadata,
             content_length=length,
-            max_size=self.max_object_size,
+            facts=self._facts(ex),
         )
         await self._empty(ex, send, 200, [(b"etag", f'"{info.etag}"'.encode())])
 
@@ -329,11 +300,8 @@ class DataPlane:
         if not raw_max.isdigit():
             raise InvalidArgument("max-keys must be a non-negative integer")
         max_keys = min(int(raw_max), MAX_LIST_LIMIT)
-        self.gate.check(principal, access.LIST, None, prefix=prefix, max_keys=max_keys, **self._facts(ex))
         token = q.get("continuation-token") or None
-        page = ListPage((), None)
-        if max_keys > 0:
-            page = await self.storage.list(prefix, limit=max_keys, continuation_token=token)
+        page = await self.objects.list(principal, prefix, limit=max_keys, continuation_token=token, **self._facts(ex))
         doc = s3xml.list_objects_v2(
             self.bucket,
             prefix=prefix,
@@ -355,12 +323,7 @@ class DataPlane:
         principal = principals[-1]
         ex.key = validate_key(post.key_for(form.filename))
         metadata = {n[len(s3http.META_PREFIX) :]: v for n, v in post.fields.items() if n.startswith(s3http.META_PREFIX)}
-        if OWNER_METADATA in metadata:
-            raise InvalidArgument(f"x-amz-meta-{OWNER_METADATA} is reserved")
         ctype = post.fields.get("content-type")
-        await self._authorize(ex, principal, access.PUT, content_type=ctype)
-        if principal is not SERVICE and principal.identity_id is not None:
-            metadata[OWNER_METADATA] = principal.identity_id
         limit = self.max_object_size if post.max_length is None else min(post.max_length, self.max_object_size)
 
         async def checked() -> AsyncIterator[bytes]:
@@ -371,7 +334,16 @@ class DataPlane:
             # Raised before the iterator ends, so the store keeps nothing (and the old object).
             post.check_length(total)
 
-        info = await self.storage.put(ex.key, checked(), content_type=ctype, metadata=metadata, max_size=limit)
+        info = await self.objects.put(
+            principal,
+            ex.key,
+            checked(),
+            content_type=ctype,
+            metadata=metadata,
+            content_length=None,
+            max_size=limit,
+            facts=self._facts(ex),
+        )
         await form.drain()
         status = _SUCCESS_STATUS.get(post.fields.get("success_action_status", ""), 204)
         location = f"/{self.bucket}/{quote(info.key, safe='/~')}"

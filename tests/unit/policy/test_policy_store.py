@@ -21,6 +21,7 @@ def test_policy_store_defaults_map_each_role_to_its_policy() -> None:
         "authenticated": ("authenticated-storage",),
         "admin": ("admin-storage", "admin-api"),
         "service": ("service-storage",),
+        "cdn": ("cdn-public-read",),
     }
     assert set(store.policies) == {
         "guest-storage",
@@ -28,6 +29,7 @@ def test_policy_store_defaults_map_each_role_to_its_policy() -> None:
         "admin-storage",
         "admin-api",
         "service-storage",
+        "cdn-public-read",
     }
 
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import IncompleteBody, InvalidArgument, InvalidKey, NoSuchKey, ServiceUnavailable
-from updown.storage import local, reaper, spool
-from updown.storage.local import META, LocalBackend
+from updown.storage.local import META, LocalBackend, reaper, spool
+from updown.storage.local import backend as local
 
 pytestmark = pytest.mark.anyio
 

@@ -6,6 +6,6 @@ Each module owns the tables of one noun; add new modules to the import list belo
 from __future__ import annotations
 
 from updown.db.base import Base
-from updown.db.models import identities, users
+from updown.db.models import files, identities, users
 
-__all__ = ["Base", "identities", "users"]
+__all__ = ["Base", "files", "identities", "users"]

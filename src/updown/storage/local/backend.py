@@ -3,6 +3,7 @@
 Layout (POSIX; ``<root>`` is resolved once, at construction)::
 
     <root>/tmp/<version>.data, .meta      writes in flight; whatever a crash leaves, sweep_temp removes
+    <root>/multipart/<upload id>/         open multipart uploads and their parts (``parts.py``)
     <root>/objects/<seg>/.../<last>@/     one directory per object, one directory level per key segment
         meta                              JSON commit record: key, version, size, etag, type, metadata
         <version>                         that version's bytes (32 hex digits), never modified
@@ -37,7 +38,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
@@ -53,22 +54,28 @@ from updown.errors import (
 from updown.storage.base import (
     CHUNK_SIZE,
     MAX_LIST_LIMIT,
+    MAX_PART_SIZE,
+    MIN_PART_SIZE,
     BodyMeter,
     ByteRange,
     Chunk,
     ListPage,
+    MultipartUpload,
     ObjectInfo,
     ObjectStream,
     ObjectSummary,
+    PartInfo,
     StorageBackend,
     check_content_type,
     check_limit,
     check_metadata,
+    check_part_number,
     resolve_range,
 )
-from updown.storage.pipeline import HashWriteRing
-from updown.storage.reaper import Reaper
-from updown.storage.spool import SpoolFile, map_os_error
+from updown.storage.local.parts import PartStore
+from updown.storage.local.reaper import Reaper
+from updown.storage.local.ring import HashWriteRing
+from updown.storage.local.spool import SpoolFile, map_os_error
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -128,13 +135,15 @@ class _Record:
 class LocalBackend(StorageBackend):
     """Objects on the local file system under ``root`` (see the module docstring for the layout)."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, min_part_size: int = MIN_PART_SIZE) -> None:
         self._root = Path(root).resolve()
         self._objects = self._root / "objects"
         self._tmp = self._root / "tmp"
         for directory in (self._root, self._objects, self._tmp):
             directory.mkdir(mode=_DIR_MODE, exist_ok=True)
         self._reaper = Reaper(self._tmp)
+        self._parts = PartStore(self._root / "multipart", self._tmp, file_mode=_FILE_MODE, dir_mode=_DIR_MODE)
+        self.min_part_size = min_part_size
 
     @property
     def root(self) -> Path:
@@ -177,30 +186,40 @@ class LocalBackend(StorageBackend):
         meta = check_metadata(metadata)
         meter = BodyMeter(content_length, max_size)
         version = secrets.token_hex(16)
-        temp = await _in_thread(SpoolFile, self._tmp / f"{version}.data")
-        pipeline: HashWriteRing | None = None
+        temp, etag = await self._receive(body, meter, self._tmp / f"{version}.data")
         try:
-            pipeline = HashWriteRing(temp.write_mapped)
-            async for chunk in body:
-                meter.add(chunk)
-                await pipeline.feed(chunk)
-            meter.finish()
-            etag = await pipeline.close()
-            pipeline = None
-            await _in_thread(temp.finish)
             info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time())
-            await _in_thread(self._commit, temp.path, obj_dir, _Record(info, version))
+            await _in_thread(self._commit, temp, obj_dir, _Record(info, version))
             return info
         except BaseException:
-            self._abandon(pipeline, temp)
+            temp.unlink(missing_ok=True)
+            raise
+
+    async def _receive(self, body: AsyncIterator[bytes], meter: BodyMeter, path: Path) -> tuple[Path, str]:
+        """Streams ``body`` into a durable file at ``path`` with its MD5 computed beside the write;
+        on any failure (or cancellation) the file is gone."""
+        temp = await _in_thread(SpoolFile, path)
+        ring: HashWriteRing | None = None
+        try:
+            ring = HashWriteRing(temp.write_mapped)
+            async for chunk in body:
+                meter.add(chunk)
+                await ring.feed(chunk)
+            meter.finish()
+            etag = await ring.close()
+            ring = None
+            await _in_thread(temp.finish)
+            return temp.path, etag
+        except BaseException:
+            self._abandon(ring, temp)
             raise
 
     @staticmethod
-    def _abandon(pipeline: HashWriteRing | None, temp: SpoolFile) -> None:
+    def _abandon(ring: HashWriteRing | None, temp: SpoolFile) -> None:
         # Synchronous on purpose: it runs even when the task is being cancelled, and waits at most
-        # for the bounded work in flight in the pipeline's two threads.
-        if pipeline is not None:
-            pipeline.abort()
+        # for the bounded work in flight in the ring's two threads.
+        if ring is not None:
+            ring.abort()
         temp.discard()
 
     def _commit(self, data: Path, obj_dir: Path, record: _Record) -> None:
@@ -445,8 +464,64 @@ class LocalBackend(StorageBackend):
         self._commit(data, dst_dir, _Record(info, version))
         return info
 
+    async def create_multipart(
+        self,
+        key: str,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        cache_control: str | None = None,
+    ) -> str:
+        clean = validate_key(key)
+        self.object_dir(clean)
+        return await _in_thread(self._parts.create, clean, check_content_type(content_type), check_metadata(metadata))
+
+    async def put_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: AsyncIterator[bytes],
+        *,
+        content_length: int | None = None,
+        max_size: int | None = None,
+    ) -> PartInfo:
+        check_part_number(part_number)
+        upload = await _in_thread(self._parts.open, validate_key(key), upload_id)
+        meter = BodyMeter(content_length, MAX_PART_SIZE if max_size is None else min(max_size, MAX_PART_SIZE))
+        temp, etag = await self._receive(body, meter, self._tmp / f"{secrets.token_hex(16)}.part")
+        return await _in_thread(self._parts.place, upload, part_number, temp, etag)
+
+    async def list_parts(self, key: str, upload_id: str) -> tuple[PartInfo, ...]:
+        upload = await _in_thread(self._parts.open, validate_key(key), upload_id)
+        found = await _in_thread(self._parts.parts, upload)
+        return tuple(found[n] for n in sorted(found))
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        clean = validate_key(key)
+        obj_dir = self.object_dir(clean)
+        return await _in_thread(self._complete, clean, obj_dir, upload_id, parts)
+
+    def _complete(self, key: str, obj_dir: Path, upload_id: str, parts: Sequence[tuple[int, str]]) -> ObjectInfo:
+        upload = self._parts.open(key, upload_id)
+        version = secrets.token_hex(16)
+        data = self._tmp / f"{version}.data"
+        etag = self._parts.join(upload, parts, self.min_part_size, data)
+        info = ObjectInfo(key, data.stat().st_size, etag, upload.content_type, upload.metadata, time.time())
+        self._commit(data, obj_dir, _Record(info, version))
+        self._parts.discard(upload)
+        return info
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        upload = await _in_thread(self._parts.open, validate_key(key), upload_id)
+        await _in_thread(self._parts.discard, upload)
+
+    async def list_multipart_uploads(self, prefix: str = "") -> tuple[MultipartUpload, ...]:
+        return tuple(await _in_thread(self._parts.uploads, prefix))
+
     async def sweep_temp(self, older_than_seconds: float) -> int:
-        return await _in_thread(self._sweep, time.time() - older_than_seconds)
+        cutoff = time.time() - older_than_seconds
+        return await _in_thread(self._sweep, cutoff) + await _in_thread(self._parts.sweep, cutoff)
 
     def _sweep(self, cutoff: float) -> int:
         removed = 0

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from updown.storage.pipeline import HashWriteRing
+from updown.storage.local.ring import HashWriteRing
 
 pytestmark = pytest.mark.anyio
 

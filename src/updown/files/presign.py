@@ -1,0 +1,108 @@
+"""Presigned targets for one bucket: PUT, browser POST, multipart parts and GET.
+
+The URLs point at the object store clients talk to directly: the local backend's ``/s3`` data plane,
+or the S3-compatible service itself. Each binds what the grant says and nothing more: the method,
+the key, the signed headers (``Content-Type``, ``Content-Length``, ``Cache-Control``,
+``x-amz-meta-*``) and the lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from updown.clock import Clock
+from updown.core.postpolicy import PresignedPost, presign_post
+from updown.core.sigv4 import Signer, object_url
+
+
+@dataclass(frozen=True, slots=True)
+class PutTarget:
+    """A presigned PUT and the headers the request must carry exactly."""
+
+    url: str
+    headers: dict[str, str]
+
+
+def attachment(filename: str) -> str:
+    """An RFC 6266 ``Content-Disposition: attachment`` with an ASCII fallback and the UTF-8 name."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%;' else "_" for c in filename) or "download"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class Presigner:
+    """Signs URLs for ``bucket`` at ``endpoint`` (``…/s3`` for the local backend)."""
+
+    def __init__(self, signer: Signer, *, endpoint: str, bucket: str, clock: Clock) -> None:
+        self.signer = signer
+        self.endpoint = endpoint.rstrip("/")
+        self.bucket = bucket
+        self.clock = clock
+        self.post_url = f"{self.endpoint}/{bucket}"
+
+    def put(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        content_length: int,
+        metadata: Mapping[str, str],
+        cache_control: str | None,
+        expires: int,
+    ) -> PutTarget:
+        headers = {"Content-Type": content_type, "Content-Length": str(content_length)}
+        if cache_control:
+            headers["Cache-Control"] = cache_control
+        headers.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
+        url = self.signer.presign(
+            "PUT",
+            object_url(self.endpoint, self.bucket, key),
+            expires=expires,
+            now=self.clock.now(),
+            headers={name.lower(): value for name, value in headers.items()},
+        )
+        return PutTarget(url, headers)
+
+    def post(
+        self,
+        key: str,
+        *,
+        content_type: str,
+        max_length: int,
+        metadata: Mapping[str, str],
+        cache_control: str | None,
+        expires: int,
+    ) -> PresignedPost:
+        fields = {"Content-Type": content_type}
+        if cache_control:
+            fields["Cache-Control"] = cache_control
+        fields.update({f"x-amz-meta-{name}": value for name, value in metadata.items()})
+        conditions: list[object] = [["content-length-range", 0, max_length]]
+        conditions += [{name: value} for name, value in fields.items()]
+        return presign_post(
+            self.signer,
+            self.post_url,
+            self.bucket,
+            key,
+            now=self.clock.now(),
+            expires=expires,
+            fields=fields,
+            conditions=conditions,  # type: ignore[arg-type]
+        )
+
+    def part(self, key: str, upload_id: str, part_number: int, *, expires: int) -> str:
+        return self.signer.presign(
+            "PUT",
+            object_url(self.endpoint, self.bucket, key),
+            expires=expires,
+            now=self.clock.now(),
+            query={"partNumber": str(part_number), "uploadId": upload_id},
+        )
+
+    def get(self, key: str, *, expires: int, filename: str | None = None) -> str:
+        """A presigned GET; with ``filename``, the answer is an attachment of that name."""
+        query = {"response-content-disposition": attachment(filename)} if filename else None
+        return self.signer.presign(
+            "GET", object_url(self.endpoint, self.bucket, key), expires=expires, now=self.clock.now(), query=query
+        )
