@@ -192,6 +192,18 @@ def test_dataplane_concurrent_uploads_each_store_their_own_bytes(server: Server)
     assert shared.headers["etag"] == quoted_md5(shared.content)
 
 
+def test_dataplane_many_writers_of_one_key_all_succeed(server: Server) -> None:
+    # Small bodies at once to one key: every PUT answers 200 and the row and bytes agree, whoever
+    # won (a read-then-insert of the file row made some of them fail on the database).
+    bodies = [f"writer {i} ".encode() * (i + 1) for i in range(16)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda b: put(server, "conc/many.txt", b), bodies))
+    assert [a.status_code for a in answers] == [200] * len(bodies), [a.text for a in answers if a.status_code != 200]
+    final = get(server, "conc/many.txt")
+    assert final.content in bodies
+    assert final.headers["etag"] == quoted_md5(final.content)
+
+
 @pytest.mark.parametrize(
     "key",
     ["public/with space.txt", "public/ünïcødé/日本.txt", "public/a+b=c~d.txt", "public/100%.txt", "public/x?y#z&w.txt"],

@@ -20,6 +20,7 @@ from updown.clock import Clock
 from updown.core.keys import ACCESS_LEVELS, parse_object_key, validate_identity_id, validate_key, validate_name
 from updown.db.engine import Database
 from updown.db.models.files import FileRecord, FileVariant, Upload
+from updown.db.upsert import upsert
 from updown.errors import AccessDenied, InvalidRequest, NoSuchKey
 from updown.files import access
 from updown.files.access import AccessGate
@@ -255,17 +256,14 @@ class Records:
     def _replace(self, record: FileRecord, variants: Sequence[Variant], *, upload_id: str | None = None) -> list[str]:
         now = self.clock.now()
         with self.db.session() as s:
+            # The upsert locks the file's row first, so writers of one key take turns: each then
+            # sees the variants the one before it left, and none fails on the key.
+            upsert(s, record, keep=("created_at",))
             old_variants = list(s.scalars(select(FileVariant.key).where(FileVariant.file_key == record.key)))
-            existing = s.get(FileRecord, record.key)
-            if existing is not None:
-                record.created_at = existing.created_at
-                s.execute(delete(FileVariant).where(FileVariant.file_key == record.key))
-                s.delete(existing)
-                s.flush()
-            s.add(record)
-            s.flush()
+            s.execute(delete(FileVariant).where(FileVariant.file_key == record.key))
             for v in variants:
-                s.merge(
+                upsert(
+                    s,
                     FileVariant(
                         key=v.key,
                         file_key=record.key,
@@ -275,7 +273,7 @@ class Records:
                         etag=v.etag,
                         width=v.width,
                         height=v.height,
-                    )
+                    ),
                 )
             if upload_id is not None:
                 upload = s.get(Upload, upload_id)
