@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from updown.clock import Clock
 from updown.db.engine import Database
 from updown.db.models.files import Job
+from updown.db.upsert import insert_if_absent
 
 # Seconds before retry n (1-based): 2, 4, 8, ... capped at ten minutes.
 _BACKOFF_CAP = 600.0
@@ -50,22 +51,20 @@ class JobQueue:
     @staticmethod
     def enqueue(s: Session, kind: str, dedupe: str, payload: Mapping[str, Any], *, now: float) -> bool:
         """Queues a job in the caller's transaction; False when the same ``dedupe`` is queued already."""
-        full = f"{kind}:{dedupe}"
-        if s.scalar(select(Job.id).where(Job.dedupe == full)) is not None:
-            return False
-        s.add(
+        return insert_if_absent(
+            s,
             Job(
                 kind=kind,
-                dedupe=full,
+                dedupe=f"{kind}:{dedupe}",
                 payload=dict(payload),
                 status="queued",
                 attempts=0,
                 run_after=now,
                 created_at=now,
                 updated_at=now,
-            )
+            ),
+            unique="dedupe",
         )
-        return True
 
     def claim(self, kinds: tuple[str, ...] | None = None) -> Claimed | None:
         """The oldest runnable job, leased to this worker; None when there is none."""

@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 
 from updown.db.engine import Database
-from updown.db.models.files import FileRecord
-from updown.db.upsert import upsert
+from updown.db.models.files import FileRecord, Job
+from updown.db.upsert import insert_if_absent, upsert
 
 
 def _row(key: str, etag: str, created: float) -> FileRecord:
@@ -58,3 +58,44 @@ def test_concurrent_upserts_of_one_key_all_succeed_and_one_wins(database: Databa
     assert len(rows) == 1
     assert rows[0].etag in {f"etag-{i}" for i in range(6)}
     assert rows[0].metadata_ == {"etag": rows[0].etag}
+
+
+def _job(dedupe: str, payload: str) -> Job:
+    return Job(
+        kind="test",
+        dedupe=dedupe,
+        payload={"p": payload},
+        status="queued",
+        attempts=0,
+        run_after=0.0,
+        created_at=0.0,
+        updated_at=0.0,
+    )
+
+
+def test_insert_if_absent_inserts_once_and_keeps_the_first(database: Database) -> None:
+    with database.session() as s:
+        assert insert_if_absent(s, _job("same", "first"), unique="dedupe") is True
+        assert insert_if_absent(s, _job("same", "second"), unique="dedupe") is False
+        assert insert_if_absent(s, _job("other", "third"), unique="dedupe") is True
+    with database.session() as s:
+        rows = sorted((j.dedupe, j.payload["p"]) for j in s.scalars(select(Job)))
+        ids = [j.id for j in s.scalars(select(Job))]
+    assert rows == [("other", "third"), ("same", "first")]
+    assert len(set(ids)) == 2
+    assert all(isinstance(i, int) for i in ids)
+
+
+def test_concurrent_insert_if_absent_exactly_one_wins(database: Database) -> None:
+    start = threading.Barrier(6)
+
+    def write(i: int) -> bool:
+        start.wait()
+        with database.session() as s:
+            return insert_if_absent(s, _job("raced", str(i)), unique="dedupe")
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        won = list(pool.map(write, range(6)))
+    assert won.count(True) == 1
+    with database.session() as s:
+        assert len(list(s.scalars(select(Job)))) == 1
