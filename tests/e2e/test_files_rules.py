@@ -4,13 +4,17 @@ origin (the seeds' ``localhost:3000``) can sign in, initiate, PUT and read ``ETa
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.conftest import PG_ENV, postgres_schema
 from tests.e2e.files_helpers import Caller, complete, initiate, png, put_bytes, upload, user
 from tests.e2e.server import Server, clean_env
 from tests.e2e.userpool_helpers import assert_problem
@@ -209,3 +213,55 @@ def test_cors_app_on_another_origin_signs_in_initiates_and_puts(
     assert evil.headers.get("access-control-allow-origin") != "http://evil.test"
     cdn = client.get("/cdn/nothing-here.png", headers=origin)
     assert cdn.headers["access-control-allow-origin"] == APP_ORIGIN
+
+
+# --- quotas --------------------------------------------------------------------------------------
+
+QUOTA = 20_000
+
+
+@pytest.fixture(scope="module")
+def quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with a quota, on PostgreSQL when the tests have one (concurrent transactions there
+    really overlap; SQLite's single writer hides a missing lock)."""
+    root = tmp_path_factory.mktemp("quota")
+    with contextlib.ExitStack() as stack:
+        env = {"UPDOWN_UPLOADS__QUOTA_BYTES": str(QUOTA)}
+        if os.environ.get(PG_ENV):
+            env["UPDOWN_DATABASE__URL"] = stack.enter_context(postgres_schema())
+        srv = Server(data_dir=root / "data", env=clean_env(env)).start()
+        stack.callback(srv.stop)
+        yield srv
+
+
+def test_quota_counts_open_intents_and_releases_a_rejected_one(quota_server: Server) -> None:
+    with httpx.Client(base_url=quota_server.url, timeout=30) as client:
+        owner = user(client, quota_server)
+
+        def ask(name: str, size: int) -> httpx.Response:
+            return initiate(client, owner, accessLevel="private", name=name, contentType="image/png", size=size)
+
+        first = ask("one.png", 9_000)
+        assert first.status_code == 201, first.text
+        assert ask("two.png", 9_000).status_code == 201
+        over = assert_problem(ask("three.png", 9_000), 403, "QuotaExceeded")
+        assert "2000 of 20000" in over["detail"]
+        # The first intent's bytes are not a PNG: rejected, and its 9,000 bytes are free again.
+        grant = first.json()
+        assert put_bytes(grant, b"<html>".ljust(9_000, b" ")).status_code == 200
+        assert complete(client, owner, grant["uploadId"]).status_code == 422
+        assert ask("three.png", 9_000).status_code == 201
+
+
+def test_quota_holds_under_concurrent_initiates(quota_server: Server) -> None:
+    with httpx.Client(base_url=quota_server.url, timeout=30) as client:
+        owner = user(client, quota_server)
+
+    def ask(i: int) -> int:
+        with httpx.Client(base_url=quota_server.url, timeout=30) as c:
+            r = initiate(c, owner, accessLevel="private", name=f"c{i}.png", contentType="image/png", size=9_000)
+            return r.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert sorted(answers) == [201, 201] + [403] * 6

@@ -26,6 +26,7 @@ from updown.core.keys import ACCESS_LEVELS, object_key
 from updown.core.postpolicy import PresignedPost
 from updown.db.engine import Database
 from updown.db.models.files import FileRecord, Upload
+from updown.db.models.identities import Identity
 from updown.errors import (
     AccessDenied,
     EntityTooLarge,
@@ -245,6 +246,12 @@ class Uploads:
         quota = self.settings.quota_bytes
         with self.db.session() as s:
             if quota:
+                # A no-op write to the identity's row first: it holds that row's lock (PostgreSQL)
+                # or the write lock (SQLite) to the commit, so concurrent initiates of one identity
+                # count each other's reservations instead of both fitting into the same bytes.
+                s.execute(
+                    update(Identity).where(Identity.id == row.identity_id).values(created_at=Identity.created_at)
+                )
                 used = self._used(s, row.identity_id)
                 if used + row.size > quota:
                     raise QuotaExceeded(
