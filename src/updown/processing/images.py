@@ -25,6 +25,8 @@ GPS_IFD: Final = 0x8825
 Image.MAX_IMAGE_PIXELS = None
 _FORMATS: Final = {
     "JPEG": "image/jpeg",
+    # A multi-picture JPEG (phone cameras: a depth map or a second lens after the main picture).
+    "MPO": "image/jpeg",
     "PNG": "image/png",
     "GIF": "image/gif",
     "WEBP": "image/webp",
@@ -139,6 +141,13 @@ def strip_gps(src: Path, dst: Path) -> bool:
     with _open(src) as im:
         fmt = im.format
         exif = im.getexif()
+        if fmt == "MPO":
+            # The pictures after the first carry EXIF of their own: only the first is kept, as a
+            # plain JPEG, so no GPS hides in the others.
+            if GPS_IFD in exif:
+                del exif[GPS_IFD]
+            dst.write_bytes(_jpeg_replace_exif(_first_picture(src.read_bytes()), exif.tobytes()))
+            return True
         if GPS_IFD not in exif:
             return False
         del exif[GPS_IFD]
@@ -176,17 +185,49 @@ def _jpeg_replace_exif(data: bytes, exif: bytes) -> bytes:
     return bytes(out)
 
 
+def _first_picture(data: bytes) -> bytes:
+    """The first picture of a multi-picture JPEG, without its MPF index (APP2 ``MPF``)."""
+    out = bytearray(data[:2])
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker == 0xDA:
+            break
+        length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        segment = data[pos : pos + 2 + length]
+        if not (marker == 0xE2 and segment[4:8] == b"MPF\x00"):
+            out += segment
+        pos += 2 + length
+    # In entropy-coded data 0xFF is always followed by 0x00 or a restart marker: the first FFD9
+    # after the start of scan ends the first picture.
+    end = data.find(b"\xff\xd9", pos)
+    return bytes(out + (data[pos:] if end < 0 else data[pos : end + 2]))
+
+
+# Text chunks in which ImageMagick and exiftool keep EXIF (Pillow reads them as the image's EXIF).
+_RAW_EXIF_KEYWORDS: Final = (b"Raw profile type exif", b"Raw profile type APP1")
+
+
 def _png_replace_exif(data: bytes, exif: bytes) -> bytes:
+    """One ``eXIf`` chunk with ``exif`` (before the image data) instead of every EXIF chunk."""
     body = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+    crc = zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF
+    chunk = struct.pack(">I4s", len(body), b"eXIf") + body + struct.pack(">I", crc)
     out = bytearray(_PNG_SIGNATURE)
     pos = len(_PNG_SIGNATURE)
+    written = False
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         end = pos + 12 + length
-        if kind == b"eXIf":
-            crc = zlib.crc32(b"eXIf" + body) & 0xFFFFFFFF
-            out += struct.pack(">I4s", len(body), b"eXIf") + body + struct.pack(">I", crc)
+        raw_exif = kind in (b"tEXt", b"zTXt", b"iTXt") and data[pos + 8 : end - 4].split(b"\x00", 1)[0] in (
+            _RAW_EXIF_KEYWORDS
+        )
+        if kind == b"eXIf" or raw_exif:
+            pass  # dropped: the one cleaned chunk goes before the image data
         else:
+            if kind == b"IDAT" and not written:
+                out += chunk
+                written = True
             out += data[pos:end]
         pos = end
     return bytes(out)
@@ -196,15 +237,37 @@ def thumbnail(src: Path, dst: Path, *, longest: int, limits: ImageLimits) -> Thu
     """A WebP whose longest side is at most ``longest``, upright by EXIF orientation, without metadata."""
     with _open(src) as im:
         _check_size(im.width, im.height, limits)
-        if im.format == "JPEG":
+        if im.format in ("JPEG", "MPO"):
             im.draft("RGB", (longest, longest))
+        return _thumbnail_of(im, dst, longest)
+
+
+def verify_and_thumbnail(src: Path, dst: Path, *, longest: int, limits: ImageLimits) -> tuple[ImageInfo, Thumb]:
+    """:func:`verify_decodes` and :func:`thumbnail` with one decode where the format allows it.
+
+    A JPEG's scaled decode at the thumbnail's scale still entropy-decodes every block, so it is
+    both the check and the thumbnail's source (the pipeline's cost was two such decodes)."""
+    info = inspect(src, limits=limits)
+    if info.format != "image/jpeg":
+        verify_decodes(src, limits=limits)
+        return info, thumbnail(src, dst, longest=longest, limits=limits)
+    with _open(src) as im:
+        im.draft("RGB", (longest, longest))
         try:
-            im.seek(0)
-            upright = ImageOps.exif_transpose(im)
-            upright.thumbnail((longest, longest), Image.Resampling.LANCZOS, reducing_gap=2.0)
-            if upright.mode not in ("RGB", "RGBA"):
-                upright = upright.convert("RGBA" if "A" in upright.getbands() or "transparency" in im.info else "RGB")
-            upright.save(dst, format="WEBP", quality=80, method=4)
-        except (OSError, SyntaxError, ValueError, EOFError) as bad:
+            im.load()
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as bad:
             raise ImageRejected(f"the image is damaged or truncated ({_short(bad)})") from None
-        return Thumb(upright.width, upright.height, dst.stat().st_size)
+        return info, _thumbnail_of(im, dst, longest)
+
+
+def _thumbnail_of(im: Image.Image, dst: Path, longest: int) -> Thumb:
+    try:
+        im.seek(0)
+        upright = ImageOps.exif_transpose(im)
+        upright.thumbnail((longest, longest), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        if upright.mode not in ("RGB", "RGBA"):
+            upright = upright.convert("RGBA" if "A" in upright.getbands() or "transparency" in im.info else "RGB")
+        upright.save(dst, format="WEBP", quality=80, method=4)
+    except (OSError, SyntaxError, ValueError, EOFError) as bad:
+        raise ImageRejected(f"the image is damaged or truncated ({_short(bad)})") from None
+    return Thumb(upright.width, upright.height, dst.stat().st_size)

@@ -35,6 +35,8 @@ from updown.storage.base import ObjectInfo, StorageBackend
 log = logging.getLogger("updown.processing")
 
 SNIFF_BYTES: Final = 4096
+# SVGs are read whole to look for scripts: larger ones are refused.
+MAX_SVG_BYTES: Final = 16 * 1024**2
 THUMBNAIL: Final = "thumbnail"
 # Raster types the image steps decode; others (PDF, video, documents) are checked by sniffing only.
 DECODED: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp"})
@@ -123,10 +125,16 @@ class Pipeline:
             raise Rejected("the uploaded bytes are gone; upload the file again") from None
         if staged.size > row.size:
             raise Rejected(f"the file is {staged.size} bytes, more than the {row.size} declared")
-        head = await self._read_head(row.staging_key, staged.size)
+        head = await self._read_head(row.staging_key, min(staged.size, SNIFF_BYTES))
         verdict = sniff.verdict(row.content_type, head, allow_executables=self.allow_executables)
         if not verdict.ok:
             raise Rejected(verdict.reason or "the file is not what was declared")
+        if verdict.sniffed == "image/svg+xml":
+            # A script may sit anywhere in the file: all of it is read (SVGs are small, and bounded).
+            if staged.size > MAX_SVG_BYTES:
+                raise Rejected(f"SVG images over {MAX_SVG_BYTES // 1024**2} MiB are not accepted")
+            if staged.size > len(head) and sniff.svg_is_active(await self._read_head(row.staging_key, staged.size)):
+                raise Rejected("the file is an SVG image with scripts or links, which is not accepted")
         metadata = {**staged.metadata, OWNER_METADATA: row.identity_id}
         # User metadata as the intent bound it: what the object carries is what was signed.
         width = height = None
@@ -136,17 +144,17 @@ class Pipeline:
             work = Path(tmp)
             if row.content_type in DECODED:
                 source = work / "source"
+                thumb = work / "thumb.webp"
                 await self._download(row.staging_key, source)
                 try:
-                    decoded = await anyio.to_thread.run_sync(self._check_image, source)
+                    decoded, made = await anyio.to_thread.run_sync(self._check_image, source, thumb)
                 except images.ImageRejected as bad:
                     raise Rejected(bad.reason) from None
                 width, height = decoded.width, decoded.height
+                # Thumbnails carry no metadata: the one made from the original is the clean copy's.
                 clean = work / "clean"
                 if await anyio.to_thread.run_sync(images.strip_gps, source, clean):
                     source = clean
-                thumb = work / "thumb.webp"
-                made = await anyio.to_thread.run_sync(self._thumbnail, source, thumb)
                 variants.append(await self._store_variant(row.key, thumb, made))
                 final = await self._put_file(row.key, source, row.content_type, metadata)
             else:
@@ -175,18 +183,15 @@ class Pipeline:
         assert found is not None
         return found
 
-    def _check_image(self, path: Path) -> images.ImageInfo:
-        images.inspect(path, limits=self.limits)
-        return images.verify_decodes(path, limits=self.limits)
-
-    def _thumbnail(self, source: Path, dst: Path) -> images.Thumb:
-        return images.thumbnail(source, dst, longest=self.thumbnail_size, limits=self.limits)
+    def _check_image(self, path: Path, thumb: Path) -> tuple[images.ImageInfo, images.Thumb]:
+        return images.verify_and_thumbnail(path, thumb, longest=self.thumbnail_size, limits=self.limits)
 
     async def _read_head(self, key: str, size: int) -> bytes:
+        """The object's first ``size`` bytes."""
         if size == 0:
             return b""
         out = bytearray()
-        async with await self.storage.get(key, byte_range=(0, min(size, SNIFF_BYTES) - 1)) as stream:
+        async with await self.storage.get(key, byte_range=(0, size - 1)) as stream:
             async for chunk in stream:
                 out += chunk
         return bytes(out)

@@ -3,7 +3,9 @@ upload's declared type. Pure and stdlib only; every verdict carries a reason a p
 
 from __future__ import annotations
 
+import html
 import re
+import struct
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,8 +46,12 @@ _HTML: Final = re.compile(
 )
 _SVG: Final = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!doctype[^>]*>\s*)*<svg\b", re.I | re.S)
 _ACTIVE_SVG: Final = re.compile(
-    rb"<script|<foreignobject|\bon[a-z]+\s*=|javascript:|href\s*=\s*[\"']?\s*(?:https?:|data:text)", re.I
+    r"<script|<foreignobject|<!entity|\bon[a-z]+\s*=|javascript:|href\s*=\s*[\"']?\s*(?:https?:|data:text)", re.I
 )
+# What a browser drops from a URL before reading its scheme (``java&#9;script:`` is javascript:).
+_URL_NOISE: Final = re.compile(r"[\x00-\x20]")
+# A BMP's info header starts with its own size: one of the known versions.
+_BMP_INFO_SIZES: Final = frozenset(struct.pack("<I", n) for n in (12, 16, 40, 52, 56, 64, 108, 124))
 _CONTROL: Final = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _MACHO: Final = (
     b"\xfe\xed\xfa\xce",
@@ -86,7 +92,7 @@ def sniff(head: bytes) -> str | None:
         return "video/mp4"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    if head[:2] == b"BM" and len(head) >= 14:
+    if head[:2] == b"BM" and head[14:18] in _BMP_INFO_SIZES:
         return "image/bmp"
     if head.startswith(b"%PDF-"):
         return "application/pdf"
@@ -107,8 +113,12 @@ def sniff(head: bytes) -> str | None:
 
 
 def svg_is_active(data: bytes) -> bool:
-    """An SVG with scripts, event handlers, ``javascript:`` or external links: never accepted."""
-    return _ACTIVE_SVG.search(data) is not None
+    """An SVG with scripts, event handlers, ``javascript:`` or external links, also spelt with
+    character references or entities: never accepted. ``data`` is the whole file."""
+    text = html.unescape(data.decode("utf-8", "replace"))
+    if _ACTIVE_SVG.search(text) is not None:
+        return True
+    return "javascript:" in _URL_NOISE.sub("", text).lower()
 
 
 def verdict(
