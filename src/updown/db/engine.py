@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,11 +41,21 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer; a second one waits in SQLite's busy handler, which sleeps 1, 2, 5,
+        # 10 … 100 ms between tries: 32 concurrent initiates spent most of their time asleep
+        # there. Threads of this process take turns here instead, at once (processes sharing the
+        # file still meet the busy handler). Python code holds the GIL anyway, so little
+        # parallelism is lost.
+        self._turns: threading.RLock | None = threading.RLock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any exception."""
-        with self.sessions.begin() as s:
+        if self._turns is None:
+            with self.sessions.begin() as s:
+                yield s
+            return
+        with self._turns, self.sessions.begin() as s:
             yield s
 
     def ping(self) -> None:

@@ -6,9 +6,10 @@ route families then say which credential kinds they take (``auth/principal.py`` 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, Request, Response
 
 from updown.auth.principal import ANONYMOUS, Principal, may_reach
@@ -16,7 +17,11 @@ from updown.errors import NotAuthorized
 from updown.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` one in its thread pool, a hop that
+# cost more than the work of most of these. The one that may read the database hops on purpose.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -34,7 +39,7 @@ def _principal(request: Request, runtime: Runtime, *, fresh: bool) -> Principal:
     return runtime.identity.principal_for_bearer(token.strip(), fresh=fresh)
 
 
-def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """The caller: anonymous without credentials, else the guest or user its bearer token names.
 
     A revocation made in another process reaches this check within ``auth.revocation_cache_ttl``.
@@ -42,28 +47,28 @@ def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     Raises:
         NotAuthorized: a malformed Authorization header, or a bad, expired or revoked token.
     """
-    return _principal(request, runtime, fresh=False)
+    return await anyio.to_thread.run_sync(lambda: _principal(request, runtime, fresh=False))
 
 
-def get_fresh_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def get_fresh_principal(request: Request, runtime: RuntimeDep) -> Principal:
     """Like :func:`get_principal`, with the token's session checked in the database now: for calls
     that read the user's row anyway, and those that hand out credentials."""
-    return _principal(request, runtime, fresh=True)
+    return await anyio.to_thread.run_sync(lambda: _principal(request, runtime, fresh=True))
 
 
-def no_store(response: Response) -> None:
+async def no_store(response: Response) -> None:
     """Answers that carry tokens, codes, credentials or personal data are never cached (RFC 6749 5.1)."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
 
 
-def requires(family: str, *, fresh: bool = False) -> Callable[[Principal], Principal]:
+def requires(family: str, *, fresh: bool = False) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only the credential kinds the route family takes."""
     source = get_fresh_principal if fresh else get_principal
 
     # A default rather than an Annotated[...]: the annotation is a string (future import) that
     # FastAPI resolves in module globals, where the closure's ``source`` is not.
-    def check(principal: Principal = Depends(source)) -> Principal:
+    async def check(principal: Principal = Depends(source)) -> Principal:
         if not may_reach(principal, family):
             # Like Cognito: a token of the wrong kind (a guest's where a user's access token is
             # needed) is not a credential for this call at all, so 401 rather than 403.
