@@ -113,10 +113,9 @@ def _validate(value: str, what: str) -> str:
         raise InvalidKey(f"the {what} must be a string")
     if not value:
         raise InvalidKey(f"the {what} is empty")
-    for ch in value:
-        if _is_surrogate(ch):
-            # Checked before NFC: normalisation and encoding both choke on lone surrogates.
-            raise InvalidKey(f"the {what} is not valid Unicode")
+    if _SURROGATE.search(value):
+        # Checked before NFC: normalisation and encoding both choke on lone surrogates.
+        raise InvalidKey(f"the {what} is not valid Unicode")
     clean = unicodedata.normalize("NFC", value)
     size = len(clean.encode("utf-8"))
     if size > MAX_KEY_BYTES:
@@ -139,19 +138,14 @@ def _unsafe(value: str) -> str | None:
         return "starts with /"
     if "\\" in value:
         return "contains a backslash"
-    for ch in value:
-        if _is_control(ch):
-            return f"contains the control character U+{ord(ch):04X}"
+    if control := _CONTROL.search(value):
+        return f"contains the control character U+{ord(control.group()):04X}"
     for segment in value.split("/"):
         if segment in (".", ".."):
             return f"contains a {segment!r} segment"
     return None
 
 
-def _is_control(ch: str) -> bool:
-    code = ord(ch)
-    return code < 0x20 or 0x7F <= code <= 0x9F
-
-
-def _is_surrogate(ch: str) -> bool:
-    return 0xD800 <= ord(ch) <= 0xDFFF
+# One scan each, in C: a loop over the characters in Python was a tenth of an initiate's time.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
