@@ -18,12 +18,12 @@ from updown.db.engine import Database
 from updown.files.access import AccessGate
 from updown.files.objects import Objects
 from updown.files.presign import Presigner
-from updown.files.records import Records
+from updown.files.records import OWNER_METADATA, Records
 from updown.files.uploads import Uploads
 from updown.policy import PolicyStore
 from updown.settings import UploadSettings
 from updown.storage.local import LocalBackend
-from updown.web.dataplane import OWNER_METADATA, DataPlane
+from updown.web.s3.app import DataPlane
 
 ALICE_ID = "us-east-1:aaaaaaaa-0000-4000-8000-000000000001"
 BOB_ID = "us-east-1:bbbbbbbb-0000-4000-8000-000000000002"

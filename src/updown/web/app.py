@@ -19,10 +19,10 @@ from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
 from updown.web import problems
 from updown.web.cdn import Cdn
-from updown.web.dataplane import DataPlane
 from updown.web.headerlimit import HeaderLimit
 from updown.web.metrics import Metrics
 from updown.web.routes import auth, health, identity, policy, storage, wellknown
+from updown.web.s3.app import DataPlane
 
 
 def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:

@@ -16,7 +16,6 @@ from updown.auth.principal import ANONYMOUS, Principal, may_reach
 from updown.errors import NotAuthorized
 from updown.runtime import Runtime
 
-
 # Dependencies are ``async def``: FastAPI runs a plain ``def`` one in its thread pool, a hop that
 # cost more than the work of most of these. The one that may read the database hops on purpose.
 

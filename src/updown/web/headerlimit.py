@@ -11,7 +11,8 @@ import secrets
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from updown.errors import RequestHeaderFieldsTooLarge
-from updown.web import problems, s3xml
+from updown.web import problems
+from updown.web.s3 import xml as s3xml
 
 S3_CODE = "RequestHeaderSectionTooLarge"
 

@@ -1,0 +1,1 @@
+"""The S3-compatible data plane: `app.DataPlane` and the verbs beside it."""
