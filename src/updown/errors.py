@@ -33,6 +33,7 @@
     │   ├── RequestHeaderFieldsTooLarge (431)
     │   └── TooManyRequests (429)    rate limited; ``retry_after`` seconds
     └── ServerError (5xx)            our fault; the detail is logged, never sent
+        ├── NotImplementedHere (501) S3 data plane: an operation or subresource updown does not offer
         └── ServiceUnavailable (503) a dependency (database, storage) is unreachable
 
 Each class carries ``status``, ``code`` and ``title``; an instance carries a one-line ``detail``
@@ -350,6 +351,16 @@ class ServerError(UpdownError):
     status = 500
     code = "InternalError"
     title = "Internal error"
+
+
+class NotImplementedHere(ServerError):
+    """An S3 operation or subresource the data plane does not offer (S3's ``NotImplemented``).
+
+    A server error by status only: the request is well formed, and the detail is safe to show."""
+
+    status = 501
+    code = "NotImplemented"
+    title = "A header or query you provided implies functionality that is not implemented"
 
 
 class ServiceUnavailable(ServerError):

@@ -25,7 +25,7 @@ bytes-like object before ``send`` returns.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
@@ -37,22 +37,32 @@ from updown.clock import Clock
 from updown.core.keys import validate_key
 from updown.core.sigv4 import Credentials
 from updown.core.sigv4verify import RequestParts, VerifiedRequest, verify
-from updown.errors import InvalidArgument, MethodNotAllowed, NoSuchBucket
-from updown.files import access
+from updown.errors import InvalidArgument, MethodNotAllowed, NoSuchBucket, NotImplementedHere
 from updown.files.objects import Objects
 from updown.web import s3http
-from updown.web.s3 import bucket, cors, objects
+from updown.web.s3 import batch, bucket, cors, multipart, objects, service
 from updown.web.s3 import xml as s3xml
 
-_ACTIONS: Final = {"GET": access.GET, "HEAD": access.GET, "PUT": access.PUT, "DELETE": access.DELETE}
-
 ResolveTemporary = Callable[[str], tuple[Credentials, Principal] | None]
+Handler = Callable[["DataPlane", "Exchange", Principal, VerifiedRequest, Receive, Send], Awaitable[None]]
+
+# Subresources S3 has that updown does not offer: 501 NotImplemented, never the object's bytes or
+# a listing in their place. (Offered: location, uploads, uploadId, partNumber, delete, list-type.)
+UNSUPPORTED: Final = frozenset(
+    {
+        "accelerate", "acl", "analytics", "attributes", "cors", "encryption", "intelligent-tiering",
+        "inventory", "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock",
+        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "replication",
+        "requestPayment", "restore", "retention", "select", "tagging", "torrent", "versioning",
+        "versions", "website",
+    }
+)  # fmt: skip
 
 
 class Exchange:
     """One request: what was parsed from it, and whether the answer has started."""
 
-    __slots__ = ("headers", "key", "method", "origin", "raw_path", "request_id", "scope", "started")
+    __slots__ = ("bucket", "headers", "key", "method", "origin", "query", "raw_path", "request_id", "scope", "started")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -60,7 +70,9 @@ class Exchange:
         self.request_id = secrets.token_hex(8).upper()
         self.started = False
         self.key: str | None = None
+        self.bucket: str | None = None
         self.headers: dict[str, str] = {}
+        self.query: dict[str, str] = {}
         self.origin: str | None = None
         raw = scope.get("raw_path")
         self.raw_path: bytes = raw if raw else quote(scope["path"]).encode()
@@ -140,33 +152,39 @@ class DataPlane:
     async def _handle(self, ex: Exchange, receive: Receive, send: Send) -> None:
         ex.headers = s3http.request_headers(ex.scope["headers"])
         ex.origin = ex.headers.get("origin")
+        ex.query = s3http.query_params(ex.scope.get("query_string", b""))
         raw = ex.raw_path
-        if not raw.startswith(self._prefix + b"/"):
-            raise NoSuchBucket()
-        bucket_raw, _, key_raw = raw[len(self._prefix) + 1 :].partition(b"/")
-        if unquote_to_bytes(bucket_raw) != self.bucket.encode():
-            raise NoSuchBucket()
-        if ex.method == "OPTIONS":
-            await cors.preflight(self, ex, send)
-            return
-        if not key_raw:
-            await bucket.bucket_request(self, ex, receive, send)
-            return
-        try:
-            key = unquote_to_bytes(key_raw).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidArgument("the key is not valid UTF-8") from None
-        ex.key = validate_key(key)  # only a valid key is echoed in error documents
-        if ex.method not in _ACTIONS:
-            raise MethodNotAllowed("The specified method is not allowed against this resource.")
-        principal, verified = await self.authenticate(ex)
-        if ex.method == "PUT":
-            await objects.put(self, ex, principal, verified, receive, send)
-        elif ex.method == "DELETE":
-            await objects.delete(self, ex, principal, send)
+        if raw in (self._prefix, self._prefix + b"/"):
+            handler = _service_handler(ex)
         else:
-            self.objects.check_read(principal, ex.key, **self.facts(ex))
-            await objects.get(self, ex, send)
+            if not raw.startswith(self._prefix + b"/"):
+                raise NoSuchBucket()
+            bucket_raw, _, key_raw = raw[len(self._prefix) + 1 :].partition(b"/")
+            ex.bucket = unquote_to_bytes(bucket_raw).decode("utf-8", "replace")
+            if ex.method == "OPTIONS":
+                if ex.bucket != self.bucket:
+                    raise NoSuchBucket()
+                await cors.preflight(self, ex, send)
+                return
+            if not key_raw:
+                if ex.method == "POST" and "delete" not in ex.query:
+                    if ex.bucket != self.bucket:
+                        raise NoSuchBucket()
+                    await bucket.post_form(self, ex, receive, send)  # authenticated by its policy
+                    return
+                handler = _bucket_handler(ex)
+            else:
+                try:
+                    key = unquote_to_bytes(key_raw).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InvalidArgument("the key is not valid UTF-8") from None
+                ex.key = validate_key(key)  # only a valid key is echoed in error documents
+                handler = _object_handler(ex)
+            # CreateBucket answers about any name; everything else is about the one bucket.
+            if ex.bucket != self.bucket and handler is not service.create_bucket:
+                raise NoSuchBucket()
+        principal, verified = await self.authenticate(ex)
+        await handler(self, ex, principal, verified, receive, send)
 
     async def lookup(self, access_key_id: str | None) -> tuple[list[Principal], Callable[[str], Credentials | None]]:
         """Credentials by access key id; the principal they stand for is appended to the list.
@@ -203,6 +221,65 @@ class DataPlane:
             "source_ip": client[0] if client else None,
             "secure_transport": ex.scope.get("scheme") == "https",
         }
+
+
+def _unsupported(ex: Exchange) -> str | None:
+    """The first subresource of the query that S3 has and updown does not offer."""
+    return next((name for name in ex.query if name in UNSUPPORTED), None)
+
+
+def _not_implemented(ex: Exchange, what: str) -> Handler:
+    raise NotImplementedHere(f"{what} is not implemented")
+
+
+def _service_handler(ex: Exchange) -> Handler:
+    if ex.method != "GET":
+        raise MethodNotAllowed("The specified method is not allowed against this resource.")
+    return service.list_buckets
+
+
+def _bucket_handler(ex: Exchange) -> Handler:
+    q, method = ex.query, ex.method
+    if (sub := _unsupported(ex)) is not None:
+        return _not_implemented(ex, f"the bucket subresource ?{sub}")
+    if method == "GET":
+        if "location" in q:
+            return service.location
+        if "uploads" in q:
+            return multipart.list_uploads
+        return bucket.list_objects
+    if method == "HEAD":
+        return service.head_bucket
+    if method == "PUT":
+        return service.create_bucket
+    if method == "POST":  # ?delete; form uploads are routed before
+        return batch.delete_objects
+    if method == "DELETE":
+        return _not_implemented(ex, "DeleteBucket")
+    raise MethodNotAllowed("The specified method is not allowed against this resource.")
+
+
+def _object_handler(ex: Exchange) -> Handler:
+    q, method = ex.query, ex.method
+    if (sub := _unsupported(ex)) is not None:
+        return _not_implemented(ex, f"the object subresource ?{sub}")
+    copying = "x-amz-copy-source" in ex.headers
+    if method == "PUT":
+        if "uploadId" in q or "partNumber" in q:
+            return multipart.upload_part_copy if copying else multipart.upload_part
+        return objects.copy if copying else objects.put
+    if method == "POST":
+        if "uploads" in q:
+            return multipart.create
+        if "uploadId" in q:
+            return multipart.complete
+    elif method == "DELETE":
+        return multipart.abort if "uploadId" in q else objects.delete
+    elif method == "GET":
+        return multipart.list_parts if "uploadId" in q else objects.get
+    elif method == "HEAD":
+        return objects.get
+    raise MethodNotAllowed("The specified method is not allowed against this resource.")
 
 
 def _claimed_key_id(scope: Scope) -> str | None:

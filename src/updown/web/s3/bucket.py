@@ -1,4 +1,5 @@
-"""Bucket verbs of the data plane: ListObjectsV2, and browser form uploads (``POST /s3/{bucket}``)."""
+"""Bucket verbs of the data plane: listing (ListObjects v1 and v2), and browser form uploads
+(``POST /s3/{bucket}``, authenticated by their policy, not by SigV4 headers)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from urllib.parse import quote
 
 from starlette.types import Receive, Send
 
+from updown.auth.principal import Principal
 from updown.core.keys import validate_key
 from updown.core.postpolicy import verify_post
-from updown.errors import InvalidArgument, MethodNotAllowed
+from updown.core.sigv4verify import VerifiedRequest
+from updown.errors import InvalidArgument
 from updown.storage.base import MAX_LIST_LIMIT
 from updown.web import s3http
 from updown.web.s3 import xml as s3xml
@@ -22,14 +25,11 @@ if TYPE_CHECKING:
 _SUCCESS_STATUS: Final = {"200": 200, "201": 201, "204": 204}
 
 
-async def bucket_request(plane: DataPlane, ex: Exchange, receive: Receive, send: Send) -> None:
-    if ex.method == "POST":
-        await post_form(plane, ex, receive, send)
-        return
-    if ex.method != "GET":
-        raise MethodNotAllowed("The specified method is not allowed against this resource.")
-    principal, _ = await plane.authenticate(ex)
-    q = s3http.query_params(ex.scope.get("query_string", b""))
+async def list_objects(
+    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
+) -> None:
+    """ListObjectsV2."""
+    q = ex.query
     if q.get("list-type") != "2":
         raise InvalidArgument("only ListObjectsV2 (list-type=2) is supported on the bucket")
     for unsupported in ("delimiter", "start-after", "fetch-owner"):

@@ -1,4 +1,5 @@
-"""Object verbs of the data plane: GET and HEAD (streamed through `web.serving`), PUT, DELETE."""
+"""Object verbs of the data plane: GetObject and HeadObject (streamed through `web.serving`),
+PutObject, CopyObject, DeleteObject."""
 
 from __future__ import annotations
 
@@ -17,19 +18,23 @@ from updown.errors import (
     IncompleteBody,
     InvalidRequest,
     MissingContentLength,
+    NotImplementedHere,
     XAmzContentSHA256Mismatch,
 )
 from updown.files.objects import HIDDEN
 from updown.web import s3http, serving
-from updown.web.s3 import multipart
 from updown.web.s3.form import DISCONNECTED
 
 if TYPE_CHECKING:
     from updown.web.s3.app import DataPlane, Exchange
 
 
-async def get(plane: DataPlane, ex: Exchange, send: Send) -> None:
+async def get(
+    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
+) -> None:
+    """GetObject and HeadObject."""
     assert ex.key is not None
+    plane.objects.check_read(principal, ex.key, **plane.facts(ex))
 
     async def start(status: int, headers: list[tuple[bytes, bytes]]) -> None:
         await plane.start(ex, send, status, headers)
@@ -46,13 +51,11 @@ async def get(plane: DataPlane, ex: Exchange, send: Send) -> None:
     )
 
 
-async def put(
-    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
-) -> None:
-    assert ex.key is not None
+def upload_body(
+    plane: DataPlane, ex: Exchange, verified: VerifiedRequest, receive: Receive
+) -> tuple[AsyncIterator[bytes], int | None]:
+    """The checked body of a write (PutObject, UploadPart) and its declared length."""
     h = ex.headers
-    if "x-amz-copy-source" in h:
-        raise InvalidRequest("CopyObject is not supported here; use POST /storage/copy")
     # The signer chose the content type: one the signature does not cover would be the
     # client's choice, which is what binding it is meant to prevent.
     if "content-type" in h and verified.header("content-type") is None:
@@ -62,13 +65,17 @@ async def put(
         raise MissingContentLength()
     if length is not None and length > plane.max_object_size:
         raise EntityTooLarge(f"the body is {length} bytes; the limit is {plane.max_object_size}")
+    return request_body(receive, verified.payload_hash), length
+
+
+async def put(
+    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
+) -> None:
+    """PutObject."""
+    assert ex.key is not None
+    h = ex.headers
+    body, length = upload_body(plane, ex, verified, receive)
     metadata = {n[len(s3http.META_PREFIX) :]: v for n, v in h.items() if n.startswith(s3http.META_PREFIX)}
-    body = request_body(receive, verified.payload_hash)
-    q = s3http.query_params(ex.scope.get("query_string", b""))
-    if "uploadId" in q or "partNumber" in q:
-        # UploadPart: never a whole-object write, whatever else the request says.
-        await multipart.upload_part(plane, ex, principal, q, body, length, send)
-        return
     info = await plane.objects.put(
         principal,
         ex.key,
@@ -81,7 +88,17 @@ async def put(
     await plane.empty(ex, send, 200, [(b"etag", f'"{info.etag}"'.encode())])
 
 
-async def delete(plane: DataPlane, ex: Exchange, principal: Principal, send: Send) -> None:
+async def copy(
+    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
+) -> None:
+    """CopyObject (``x-amz-copy-source``)."""
+    raise NotImplementedHere("CopyObject is not implemented yet")
+
+
+async def delete(
+    plane: DataPlane, ex: Exchange, principal: Principal, verified: VerifiedRequest, receive: Receive, send: Send
+) -> None:
+    """DeleteObject."""
     assert ex.key is not None
     await plane.objects.delete(principal, ex.key, **plane.facts(ex))
     await plane.empty(ex, send, 204, [])

@@ -17,6 +17,7 @@ from xml.sax.saxutils import escape
 from updown.errors import (
     EntityTooLarge,
     InvalidKey,
+    NotImplementedHere,
     RequestExpired,
     RequestHeaderFieldsTooLarge,
     ServerError,
@@ -27,8 +28,8 @@ from updown.storage.base import ListPage
 log = logging.getLogger("updown.s3")
 
 XML_TYPE = b"application/xml"
-_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
-_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 
 # updown class → (status, S3 code), where S3 differs from the class's own; looked up along the MRO.
 _S3_CODES: dict[type[UpdownError], tuple[int, str]] = {
@@ -41,6 +42,8 @@ _S3_CODES: dict[type[UpdownError], tuple[int, str]] = {
 
 def s3_error(exc: BaseException) -> tuple[int, str, str]:
     """``(status, S3 code, message)`` for any exception; server faults are logged, never described."""
+    if isinstance(exc, NotImplementedHere):
+        return exc.status, exc.code, exc.detail
     if isinstance(exc, ServerError):
         log.error("data plane: %s: %s", type(exc).__name__, exc.detail)
         return exc.status, exc.code, exc.title
@@ -56,12 +59,12 @@ def s3_error(exc: BaseException) -> tuple[int, str, str]:
 
 def error_document(code: str, message: str, *, request_id: str, key: str | None = None, resource: str = "") -> bytes:
     """``<Error><Code>…</Code><Message>…</Message>[<Key>…</Key>]<RequestId>…</RequestId></Error>``."""
-    parts = [_PROLOG, "<Error>", _el("Code", code), _el("Message", message)]
+    parts = [PROLOG, "<Error>", el("Code", code), el("Message", message)]
     if key is not None:
-        parts.append(_el("Key", key))
+        parts.append(el("Key", key))
     if resource:
-        parts.append(_el("Resource", resource))
-    parts += [_el("RequestId", request_id), "</Error>"]
+        parts.append(el("Resource", resource))
+    parts += [el("RequestId", request_id), "</Error>"]
     return "".join(parts).encode()
 
 
@@ -80,28 +83,28 @@ def list_objects_v2(
         return quote(value, safe="/~") if url_encode else value
 
     parts = [
-        _PROLOG,
-        f'<ListBucketResult xmlns="{_NS}">',
-        _el("Name", bucket),
-        _el("Prefix", text(prefix)),
-        _el("KeyCount", str(len(page.items))),
-        _el("MaxKeys", str(max_keys)),
-        _el("IsTruncated", "true" if page.next_token else "false"),
+        PROLOG,
+        f'<ListBucketResult xmlns="{NS}">',
+        el("Name", bucket),
+        el("Prefix", text(prefix)),
+        el("KeyCount", str(len(page.items))),
+        el("MaxKeys", str(max_keys)),
+        el("IsTruncated", "true" if page.next_token else "false"),
     ]
     if url_encode:
-        parts.append(_el("EncodingType", "url"))
+        parts.append(el("EncodingType", "url"))
     if continuation_token:
-        parts.append(_el("ContinuationToken", continuation_token))
+        parts.append(el("ContinuationToken", continuation_token))
     if page.next_token:
-        parts.append(_el("NextContinuationToken", page.next_token))
+        parts.append(el("NextContinuationToken", page.next_token))
     for item in page.items:
         parts += [
             "<Contents>",
-            _el("Key", text(item.key)),
-            _el("LastModified", iso8601(item.last_modified)),
-            _el("ETag", f'"{item.etag}"'),
-            _el("Size", str(item.size)),
-            _el("StorageClass", "STANDARD"),
+            el("Key", text(item.key)),
+            el("LastModified", iso8601(item.last_modified)),
+            el("ETag", f'"{item.etag}"'),
+            el("Size", str(item.size)),
+            el("StorageClass", "STANDARD"),
             "</Contents>",
         ]
     parts.append("</ListBucketResult>")
@@ -111,14 +114,19 @@ def list_objects_v2(
 def post_response(location: str, bucket: str, key: str, etag: str) -> bytes:
     """The ``PostResponse`` document of a form upload answered with ``success_action_status=201``."""
     return (
-        _PROLOG
+        PROLOG
         + "<PostResponse>"
-        + _el("Location", location)
-        + _el("Bucket", bucket)
-        + _el("Key", key)
-        + _el("ETag", f'"{etag}"')
+        + el("Location", location)
+        + el("Bucket", bucket)
+        + el("Key", key)
+        + el("ETag", f'"{etag}"')
         + "</PostResponse>"
     ).encode()
+
+
+def document(root: str, *children: str) -> bytes:
+    """A whole S3 answer: the prolog, then ``<root xmlns=…>`` around the (already built) children."""
+    return f'{PROLOG}<{root} xmlns="{NS}">{"".join(children)}</{root}>'.encode()
 
 
 def iso8601(timestamp: float) -> str:
@@ -128,5 +136,6 @@ def iso8601(timestamp: float) -> str:
     )
 
 
-def _el(name: str, text: str) -> str:
+def el(name: str, text: str) -> str:
+    """``<name>text</name>``, the text escaped."""
     return f"<{name}>{escape(text)}</{name}>"
