@@ -21,8 +21,9 @@ from updown.web import problems
 from updown.web.cdn import Cdn
 from updown.web.headerlimit import HeaderLimit
 from updown.web.metrics import Metrics
-from updown.web.routes import auth, health, identity, policy, storage, wellknown
+from updown.web.routes import auth, health, identity, pages, policy, storage, wellknown
 from updown.web.s3.app import DataPlane
+from updown.web.ui.assets import static_app
 
 
 def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
@@ -41,7 +42,8 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
                 worker.stop()
             runtime.close()
 
-    api = FastAPI(title="updown", version=__version__, lifespan=lifespan)
+    # /docs and /redoc are the UI's own pages (routes/pages.py): offline assets, strict CSP.
+    api = FastAPI(title="updown", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     api.state.runtime = runtime
     api.state.metrics = metrics
     problems.install(api)
@@ -63,6 +65,8 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     api.include_router(identity.router)
     api.include_router(policy.router)
     api.include_router(storage.router)
+    api.include_router(pages.router)
+    api.mount("/static", static_app(), name="static")
     return api
 
 
