@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.common import Row
-from bench.servers import GranianFloor, Nginx, Updown, rss_mib
+from bench.servers import GranianFloor, Nginx, Server, rss_mib
 from updown.core.sigv4 import Credentials, Signer, object_url
 
 MIB = 1024 * 1024
@@ -156,7 +156,7 @@ def run(quick: bool = False) -> list[Row]:
         source = root / "www" / "file.bin"
         _make_file(source, size)
         with (
-            Updown(root / "updown") as ours,
+            Server(root / "updown" / "data") as ours,
             Nginx(root / "nginx", root / "www") as nginx,
             GranianFloor(root, source) as floor,
         ):

@@ -24,8 +24,6 @@ import os
 import secrets
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -35,7 +33,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import Row
-from bench.servers import Updown
+from bench.servers import Server
 
 GOAL = 2000.0  # initiations a second, from the issue
 CONCURRENCY = 32
@@ -169,19 +167,10 @@ async def _httpx_round(url: str, target: Target, *, total: int, seconds: float) 
     return result
 
 
-def _sign_in(server: Updown) -> str:
+def _sign_in(server: Server) -> str:
     """A confirmed user made with the CLI against the server's data dir; its access token."""
     password = f"Lq{secrets.token_urlsafe(12)}-7!"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UPDOWN_")}
-    create = ["user", "create", EMAIL, "--password", password, "--data", str(server.data_dir)]
-    subprocess.run(
-        [sys.executable, "-m", "updown", *create],
-        check=True,
-        capture_output=True,
-        env=env,
-        cwd=server.root,
-        timeout=60,
-    )
+    server.cli("user", "create", EMAIL, "--password", password)
     r = httpx.post(f"{server.url}/auth/signin", json={"email": EMAIL, "password": password}, timeout=30)
     if r.status_code != 200:
         raise RuntimeError(f"sign-in answered {r.status_code}: {r.text[:300]}")
@@ -202,7 +191,7 @@ def _failures(results: list[Result]) -> str:
 
 def run(quick: bool = False) -> list[Row]:
     rounds, total, seconds = (3, 1000, 1.5) if quick else (5, 3000, 4.0)
-    with tempfile.TemporaryDirectory(prefix="bench-initiate-") as tmp, Updown(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory(prefix="bench-initiate-") as tmp, Server(Path(tmp) / "data") as server:
         auth = {"Authorization": f"Bearer {_sign_in(server)}"}
         bodies: list[dict[str, object]] = [
             {"accessLevel": level, "contentType": "image/jpeg", "size": 1 << 20} for level in LEVELS

@@ -5,114 +5,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from tests.support.processes import Running, Server, children, clean_env, free_port, launch
+
+__all__ = ["GranianFloor", "Nginx", "Server", "children", "clean_env", "rss_mib"]
+
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - a loopback URL we built
-                r.read()
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer in {timeout}s:\n{log.read_text(errors='replace')}")
-
-
-def _launch(
-    cmd: list[str], log: Path, health_url: str, *, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.Popen[bytes]:
-    """Starts ``cmd`` in its own session with output to ``log``; waits for ``health_url``; stops it on failure."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
-    try:
-        _wait_http(health_url, proc, log)
-    except BaseException:
-        _stop(proc)
-        raise
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)  # its own session: the workers stop too
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-class _Running:
-    """``stop()`` and the context manager for a server process that ``start()`` launches."""
-
-    proc: subprocess.Popen[bytes] | None
-
-    def start(self) -> Self:
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        _stop(self.proc)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
 @dataclass
-class Updown(_Running):
-    """`updown serve` with a throwaway data dir under ``root``."""
-
-    root: Path
-    env: dict[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
-
-    def start(self) -> Self:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UPDOWN_")}
-        env.update(self.env)
-        cmd = [sys.executable, "-m", "updown", "serve", "--port", str(self.port), "--data", str(self.data_dir)]
-        self.proc = _launch(cmd, self.root / "updown.log", f"{self.url}/healthz", env=env, cwd=self.root)
-        return self
-
-    def worker_pids(self) -> list[int]:
-        """The server's worker processes (children of the main process)."""
-        assert self.proc is not None
-        return children(self.proc.pid)
-
-
-@dataclass
-class GranianFloor(_Running):
+class GranianFloor(Running):
     """granian running `bench.granian_floor` (a bare ASGI app streaming ``path``), with the HTTP/1
     settings of `updown serve`: the ceiling our GETs are measured against besides nginx."""
 
@@ -131,7 +38,7 @@ class GranianFloor(_Running):
             "--port", str(self.port), "--workers", "1", "--no-ws", "--http", "1",
             "--http1-buffer-size", str(HTTP1_BUFFER), "--no-log", "bench.granian_floor:app",
         ]  # fmt: skip
-        self.proc = _launch(cmd, self.root / "granian-floor.log", f"http://127.0.0.1:{self.port}/ping", env=env)
+        self.proc = launch(cmd, self.root / "granian-floor.log", f"http://127.0.0.1:{self.port}/ping", env=env)
         return self
 
 
@@ -150,7 +57,7 @@ def find_nginx() -> str:
 
 
 @dataclass
-class Nginx(_Running):
+class Nginx(Running):
     """nginx with its own config under ``root``: static files from ``docroot`` at ``/files/``, and
     WebDAV ``PUT`` into ``root/put/`` at ``/put/`` (body size unlimited). One worker, loopback only."""
 
@@ -199,21 +106,8 @@ http {{
 """
         )
         cmd = [binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "logs" / "error.log")]
-        self.proc = _launch(cmd, self.root / "logs" / "stdout.log", f"{self.url}/ping")
+        self.proc = launch(cmd, self.root / "logs" / "stdout.log", f"{self.url}/ping")
         return self
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (a /proc scan)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
 
 
 def rss_mib(pids: list[int]) -> float:

@@ -12,8 +12,8 @@ from tests.browser.conftest import Shot
 from tests.browser.ui import new_user, sign_in, sign_out, wait_image_loaded
 from tests.browser.watch import Watch
 from tests.e2e.files_helpers import png, upload, user
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import latest_code, new_email, new_password
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

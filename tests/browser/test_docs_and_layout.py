@@ -13,7 +13,7 @@ from tests.browser.conftest import DESKTOP, Shot
 from tests.browser.ui import new_user, sign_in
 from tests.browser.watch import Watch
 from tests.e2e.files_helpers import png
-from tests.e2e.server import Server
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from tests.browser.conftest import Shot
 from tests.browser.ui import sign_in, wait_image_loaded
 from tests.browser.watch import Watch
 from tests.e2e.files_helpers import Caller, png, upload, user
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import User, confirmed_user
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

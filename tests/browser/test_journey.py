@@ -10,8 +10,8 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Shot
 from tests.browser.ui import sign_in, sign_out, upload_row, wait_image_loaded, wait_ready
 from tests.e2e.files_helpers import png
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import latest_code, new_email, new_password
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.server import Server
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e]
 

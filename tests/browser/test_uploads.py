@@ -15,7 +15,7 @@ from playwright.sync_api import Page, Request, Route, expect
 from tests.browser.conftest import Shot
 from tests.browser.ui import MIB, new_user, sign_in, upload_row, wait_ready, zip_bytes
 from tests.browser.watch import Watch
-from tests.e2e.server import Server
+from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import hashlib
 import httpx
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import User, confirmed_user
+from tests.support.processes import Server
 
 MIB = 1024 * 1024
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import Server, clean_env
+from tests.support.processes import Server, clean_env
 
 _failed_logs: dict[str, Server] = {}
 

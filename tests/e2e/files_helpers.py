@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import bearer, confirmed_user
+from tests.support.processes import Server
 
 
 def png(width: int = 64, height: int = 48, *, seed: int = 1, declared: tuple[int, int] | None = None) -> bytes:

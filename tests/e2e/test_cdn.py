@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.e2e.files_helpers import Caller, initiate, png, put_bytes, upload, user
-from tests.e2e.server import Server
+from tests.support.processes import Server
 
 
 @pytest.fixture(scope="module")

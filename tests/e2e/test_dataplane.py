@@ -22,7 +22,7 @@ import httpx
 import pytest
 from botocore.config import Config
 
-from tests.e2e.server import Server, clean_env
+from tests.support.processes import Server, clean_env
 from updown.core.postpolicy import presign_post
 from updown.core.sigv4 import Credentials, Signer, object_url
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.e2e.files_helpers import complete, initiate, png, put_bytes, user
-from tests.e2e.server import Server, clean_env
+from tests.support.processes import Server, clean_env
 
 PART = 64 * 1024
 

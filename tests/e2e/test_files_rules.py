@@ -16,8 +16,8 @@ from PIL import Image
 
 from tests.conftest import PG_ENV, postgres_schema
 from tests.e2e.files_helpers import Caller, complete, initiate, png, put_bytes, upload, user
-from tests.e2e.server import Server, clean_env
 from tests.e2e.userpool_helpers import assert_problem
+from tests.support.processes import Server, clean_env
 
 APP_ORIGIN = "http://localhost:3000"
 GPS_IFD = 0x8825

@@ -26,7 +26,6 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from tests.e2e.files_helpers import Caller, complete, initiate, png, put_bytes, user
-from tests.e2e.server import Server, clean_env
 
 # The shared flows, collected again against this module's server.
 from tests.e2e.test_cdn import (  # noqa: F401
@@ -52,6 +51,7 @@ from tests.e2e.test_files_uploads import (  # noqa: F401
     test_initiate_needs_a_caller_and_the_policy,
     test_url_download_attachment_with_safe_filename,
 )
+from tests.support.processes import Server, clean_env
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client

@@ -19,8 +19,8 @@ from tests.e2e.files_helpers import (
     upload,
     user,
 )
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import assert_problem
+from tests.support.processes import Server
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import botocore.exceptions
 import httpx
 import pytest
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import (
     assert_problem,
     assert_tokens,
@@ -24,6 +23,7 @@ from tests.e2e.userpool_helpers import (
     new_password,
     signin,
 )
+from tests.support.processes import Server
 
 
 def _credentials(client: httpx.Client, token: str) -> httpx.Response:

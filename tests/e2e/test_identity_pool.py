@@ -10,7 +10,6 @@ import botocore.config
 import botocore.exceptions
 import httpx
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import (
     IDENTITY_RE,
     assert_problem,
@@ -18,6 +17,7 @@ from tests.e2e.userpool_helpers import (
     confirmed_user,
     me,
 )
+from tests.support.processes import Server
 
 CREDENTIAL_KEYS = {"accessKeyId", "secretAccessKey", "sessionToken", "expiration", "identityId"}
 

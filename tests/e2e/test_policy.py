@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import bearer, confirmed_user, new_email, new_password, signin
+from tests.support.processes import Server
 
 ID = "us-east-1:11111111-1111-1111-1111-111111111111"
 

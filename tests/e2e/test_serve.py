@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.server import Server, clean_env
+from tests.support.processes import Server, clean_env
 
 
 def test_serve_healthz_ok(client: httpx.Client) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import jwt
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import (
     assert_problem,
     assert_tokens,
@@ -16,6 +15,7 @@ from tests.e2e.userpool_helpers import (
     new_password,
     signin,
 )
+from tests.support.processes import Server
 
 
 def _groups(access_token: str) -> list[str]:

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import (
     IDENTITY_RE,
     INCORRECT,
@@ -26,6 +25,7 @@ from tests.e2e.userpool_helpers import (
     outbox,
     signin,
 )
+from tests.support.processes import Server
 
 
 def _refresh(client: httpx.Client, refresh_token: str) -> httpx.Response:

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import Server
 from tests.e2e.userpool_helpers import (
     INCORRECT,
     UUID_RE,
@@ -23,6 +22,7 @@ from tests.e2e.userpool_helpers import (
     signin,
     signup,
 )
+from tests.support.processes import Server
 
 
 def _wrong(code: str) -> str:

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import Server, clean_env
 from tests.e2e.userpool_helpers import (
     assert_problem,
     assert_tokens,
@@ -17,6 +16,7 @@ from tests.e2e.userpool_helpers import (
     new_email,
     signin,
 )
+from tests.support.processes import Server, clean_env
 
 PER_ACCOUNT = 3
 PER_ADDRESS = 10

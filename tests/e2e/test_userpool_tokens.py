@@ -19,7 +19,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.e2e.server import Server, clean_env
 from tests.e2e.userpool_helpers import (
     UUID_RE,
     assert_problem,
@@ -31,6 +30,7 @@ from tests.e2e.userpool_helpers import (
     new_password,
     signin,
 )
+from tests.support.processes import Server, clean_env
 
 ED25519_L = 2**252 + 27742317777372353535851937790883648493
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.e2e.server import Server
+from tests.support.processes import Server
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
