@@ -20,11 +20,13 @@ NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/ngin
 
 @dataclass
 class GranianFloor(Running):
-    """granian running `bench.granian_floor` (a bare ASGI app streaming ``path``), with the HTTP/1
-    settings of `updown serve`: the ceiling our GETs are measured against besides nginx."""
+    """granian running a bare floor app with the HTTP/1 settings of `updown serve`: by default
+    `bench.granian_floor` (streaming ``path``), the ceiling our GETs are measured against besides
+    nginx; `bench.fastapi_floor` for initiation."""
 
     root: Path
     path: Path
+    app: str = "bench.granian_floor:app"
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -36,9 +38,10 @@ class GranianFloor(Running):
         cmd = [
             sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
             "--port", str(self.port), "--workers", "1", "--no-ws", "--http", "1",
-            "--http1-buffer-size", str(HTTP1_BUFFER), "--no-log", "bench.granian_floor:app",
+            "--http1-buffer-size", str(HTTP1_BUFFER), "--no-log", self.app,
         ]  # fmt: skip
-        self.proc = launch(cmd, self.root / "granian-floor.log", f"http://127.0.0.1:{self.port}/ping", env=env)
+        log = self.root / f"floor-{self.port}.log"
+        self.proc = launch(cmd, log, f"http://127.0.0.1:{self.port}/ping", env=env)
         return self
 
 
