@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -218,6 +219,7 @@ def test_cors_app_on_another_origin_signs_in_initiates_and_puts(
 # --- quotas --------------------------------------------------------------------------------------
 
 QUOTA = 20_000
+INTENT_SECONDS = 4
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +228,7 @@ def quota_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     really overlap; SQLite's single writer hides a missing lock)."""
     root = tmp_path_factory.mktemp("quota")
     with contextlib.ExitStack() as stack:
-        env = {"UPDOWN_UPLOADS__QUOTA_BYTES": str(QUOTA)}
+        env = {"UPDOWN_UPLOADS__QUOTA_BYTES": str(QUOTA), "UPDOWN_UPLOADS__EXPIRES": str(INTENT_SECONDS)}
         if os.environ.get(PG_ENV):
             env["UPDOWN_DATABASE__URL"] = stack.enter_context(postgres_schema())
         srv = Server(data_dir=root / "data", env=clean_env(env)).start()
@@ -265,3 +267,17 @@ def test_quota_holds_under_concurrent_initiates(quota_server: Server) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, range(8)))
     assert sorted(answers) == [201, 201] + [403] * 6
+
+
+def test_quota_reservation_of_an_expired_intent_is_free_before_cleanup(quota_server: Server) -> None:
+    with httpx.Client(base_url=quota_server.url, timeout=30) as client:
+        owner = user(client, quota_server)
+
+        def ask(name: str) -> httpx.Response:
+            return initiate(client, owner, accessLevel="private", name=name, contentType="image/png", size=9_000)
+
+        assert ask("a.png").status_code == 201
+        assert ask("b.png").status_code == 201
+        assert_problem(ask("c.png"), 403, "QuotaExceeded")
+        time.sleep(INTENT_SECONDS + 0.5)  # both intents expire; no cleanup has run
+        assert ask("c.png").status_code == 201

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import anyio.to_thread
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from updown.auth.principal import Principal
@@ -249,10 +249,8 @@ class Uploads:
                 # A no-op write to the identity's row first: it holds that row's lock (PostgreSQL)
                 # or the write lock (SQLite) to the commit, so concurrent initiates of one identity
                 # count each other's reservations instead of both fitting into the same bytes.
-                s.execute(
-                    update(Identity).where(Identity.id == row.identity_id).values(created_at=Identity.created_at)
-                )
-                used = self._used(s, row.identity_id)
+                s.execute(update(Identity).where(Identity.id == row.identity_id).values(created_at=Identity.created_at))
+                used = self._used(s, row.identity_id, self.clock.now())
                 if used + row.size > quota:
                     raise QuotaExceeded(
                         f"the upload needs {row.size} bytes; {max(0, quota - used)} of {quota} are left"
@@ -260,14 +258,17 @@ class Uploads:
             s.add(row)
 
     @staticmethod
-    def _used(s: Session, identity_id: str) -> int:
-        """Bytes the identity holds: ready files, and the intents still open (their reservations)."""
+    def _used(s: Session, identity_id: str, now: float) -> int:
+        """Bytes the identity holds: ready files, and the intents still open (their reservations);
+        a pending intent past its expiry reserves nothing, whether or not cleanup has seen it."""
         files = s.scalar(
             select(func.coalesce(func.sum(FileRecord.size), 0)).where(FileRecord.identity_id == identity_id)
         )
         reserved = s.scalar(
             select(func.coalesce(func.sum(Upload.size), 0)).where(
-                Upload.identity_id == identity_id, Upload.status.in_(OPEN)
+                Upload.identity_id == identity_id,
+                Upload.status.in_(OPEN),
+                or_(Upload.status != "pending", Upload.expires_at > now),
             )
         )
         return int(files or 0) + int(reserved or 0)
