@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from updown import runtime as runtime_mod
 from updown import settings as settings_mod
-from updown.cli.common import common_options
+from updown.cli.common import build_runtime, common_options
 from updown.core import secrets
 
 
@@ -39,7 +38,7 @@ def keys() -> None:
 @common_options
 def rotate(data_dir: str | None, config: str | None) -> None:
     """Make a new signing key current; older keys keep verifying until their tokens have expired."""
-    rt = runtime_mod.build(settings_mod.load(data_dir=data_dir, config=config))
+    rt = build_runtime(settings_mod.load(data_dir=data_dir, config=config))
     try:
         key = rt.keyring.rotate()
     finally:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from updown import settings as settings_mod
 from updown.errors import UpdownError
 from updown.settings import Settings
+
+if TYPE_CHECKING:
+    from updown.runtime import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,3 +49,11 @@ def load_settings(
     data_dir: str | None, config: str | None, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Settings:
     return settings_mod.load(data_dir=data_dir, config=config, overrides=overrides)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The whole runtime, imported only by the commands that need it: `updown serve`'s parent
+    process and `--help` stay small (the runtime pulls in the database, storage and imaging)."""
+    from updown import runtime
+
+    return runtime.build(settings)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-import anyio
 import click
 
-from updown import runtime as runtime_mod
-from updown.cli.common import common_options, load_settings
+from updown.cli.common import build_runtime, common_options, load_settings
 
+T = TypeVar("T")
 _AGE = re.compile(r"([0-9]+)([smhd]?)")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -29,10 +30,10 @@ def parse_age(text: str) -> int:
 @common_options
 def cleanup(dry_run: bool, older_than: str | None, data_dir: str | None, config: str | None) -> None:
     """Expire abandoned uploads and delete their bytes; remove orphan blobs; report rows without blobs."""
-    rt = runtime_mod.build(load_settings(data_dir, config))
+    rt = build_runtime(load_settings(data_dir, config))
     try:
         age = parse_age(older_than) if older_than else rt.settings.processing.cleanup_older_than
-        report = anyio.run(lambda: rt.cleanup.run(older_than=age, dry_run=dry_run))
+        report = _run(lambda: rt.cleanup.run(older_than=age, dry_run=dry_run))
     finally:
         rt.close()
     click.echo(("dry run: nothing deleted\n" if dry_run else "") + "\n".join(report.lines()))
@@ -45,18 +46,18 @@ def cleanup(dry_run: bool, older_than: str | None, data_dir: str | None, config:
 def worker(concurrency: int | None, drain: bool, data_dir: str | None, config: str | None) -> None:
     """Run queued jobs (processing, cleanup) outside `serve` (scale mode)."""
     overrides = {"processing": {"concurrency": concurrency}} if concurrency else None
-    rt = runtime_mod.build(load_settings(data_dir, config, overrides))
+    rt = build_runtime(load_settings(data_dir, config, overrides))
     rt.database.migrate()
     w = rt.worker()
     try:
         if drain:
-            ran = anyio.run(w.drain)
+            ran = _run(w.drain)
             click.echo(f"ran {ran} job(s)")
             return
         signal.signal(signal.SIGTERM, lambda *_: w.stop(timeout=0))
         click.echo("updown worker: running queued jobs (Ctrl-C stops)")
         with contextlib.suppress(KeyboardInterrupt):
-            anyio.run(w.run)
+            _run(w.run)
     finally:
         rt.close()
 
@@ -70,7 +71,7 @@ def jobs() -> None:
 @common_options
 def jobs_list(data_dir: str | None, config: str | None) -> None:
     """Jobs by status."""
-    rt = runtime_mod.build(load_settings(data_dir, config))
+    rt = build_runtime(load_settings(data_dir, config))
     try:
         for status, n in sorted(rt.jobs.counts().items()):
             click.echo(f"{status}\t{n}")
@@ -79,3 +80,10 @@ def jobs_list(data_dir: str | None, config: str | None) -> None:
 
 
 commands = (cleanup, worker, jobs)
+
+
+def _run(fn: Callable[[], Awaitable[T]]) -> T:
+    """``anyio.run``, imported when a command runs (not for ``--help`` or `updown serve`'s parent)."""
+    import anyio
+
+    return anyio.run(fn)

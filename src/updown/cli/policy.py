@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from updown.cli.common import common_options, load_settings
-from updown.policy import simulate as simulate_policy
-from updown.runtime import load_policies
 
 
 @click.group()
@@ -31,6 +29,9 @@ def simulate(
     config: str | None,
 ) -> None:
     """Print Allow or Deny, then the statement that decided and why."""
+    from updown.policy import simulate as simulate_policy
+    from updown.runtime import load_policies
+
     store = load_policies(load_settings(data_dir, config))
     decision = simulate_policy(
         store, role=role, action=action, resource=resource, identity_id=identity_id, context=list(context)

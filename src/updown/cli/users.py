@@ -5,20 +5,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from updown import runtime as runtime_mod
-from updown.cli.common import common_options, load_settings
+from updown.cli.common import build_runtime, common_options, load_settings
 from updown.clock import SystemClock
-from updown.mail.outbox import Outbox
-from updown.runtime import Runtime
+
+if TYPE_CHECKING:
+    from updown.runtime import Runtime
 
 
 @contextmanager
 def _runtime(data_dir: str | None, config: str | None) -> Iterator[Runtime]:
     """A migrated runtime for one command, closed afterwards."""
-    rt = runtime_mod.build(load_settings(data_dir, config))
+    rt = build_runtime(load_settings(data_dir, config))
     try:
         rt.database.migrate()
         yield rt
@@ -130,6 +131,8 @@ def mail() -> None:
 def mail_list(as_json: bool, data_dir: str | None, config: str | None) -> None:
     """Print the mail sent to the development outbox, oldest first."""
     settings = load_settings(data_dir, config)
+    from updown.mail.outbox import Outbox
+
     for message in Outbox(settings.data_dir, SystemClock()).read():
         if as_json:
             click.echo(json.dumps(message))
