@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from updown.errors import ConfigError, ServiceUnavailable
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
 
 class Database:
     """One engine and its session factory; built once per process by the runtime."""
@@ -70,7 +68,7 @@ class Database:
         """Applies migrations up to ``revision`` (Alembic), under a lock on PostgreSQL."""
         from updown.db.migrate import upgrade
 
-        upgrade(self, revision)
+        upgrade(self.engine, revision)
 
     def dispose(self) -> None:
         self.engine.dispose()

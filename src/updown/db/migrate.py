@@ -2,49 +2,45 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
-if TYPE_CHECKING:
-    from updown.db.engine import Database
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 # Any constant works; it only has to be the same in every process that migrates.
 _PG_LOCK_ID = 0x75706477
 
 
-def alembic_config(db: Database) -> Config:
-    from updown.db.engine import MIGRATIONS_DIR
-
+def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["database"] = db
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
     """Upgrades the schema to ``revision``; several processes starting at once migrate once."""
-    cfg = alembic_config(db)
-    with db.engine.begin() as conn:
-        if db.dialect == "postgresql":
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
-def downgrade(db: Database, revision: str) -> None:
+def downgrade(engine: Engine, revision: str) -> None:
     """Downgrades the schema to ``revision`` (tests use it to prove migrations reverse)."""
-    cfg = alembic_config(db)
-    with db.engine.begin() as conn:
+    cfg = alembic_config()
+    with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
 
 
-def current(db: Database) -> str | None:
+def current(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
     from alembic.runtime.migration import MigrationContext
 
-    with db.engine.connect() as conn:
+    with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -18,18 +18,18 @@ def test_migrations_head_matches_models_no_diff(database: Database) -> None:
 
 
 def test_migrations_downgrade_then_upgrade_roundtrips(database: Database) -> None:
-    head = migrate.current(database)
+    head = migrate.current(database.engine)
     assert head is not None
-    migrate.downgrade(database, "base")
-    assert migrate.current(database) is None
+    migrate.downgrade(database.engine, "base")
+    assert migrate.current(database.engine) is None
     database.migrate()
-    assert migrate.current(database) == head
+    assert migrate.current(database.engine) == head
 
 
 def test_migrations_run_twice_change_nothing(database: Database) -> None:
-    before = migrate.current(database)
+    before = migrate.current(database.engine)
     database.migrate()
-    assert migrate.current(database) == before
+    assert migrate.current(database.engine) == before
 
 
 def test_database_sqlite_uses_wal(tmp_path: object) -> None:
