@@ -41,7 +41,9 @@ Shot = Callable[[str], Path]
 _written: list[Path] = []
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, which broke every async test collected after the browser tests.
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`updown serve` on embedded defaults, plus the guest listing of public files."""
     root = tmp_path_factory.mktemp("browser-serve")
@@ -69,7 +71,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)")
