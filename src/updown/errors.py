@@ -11,7 +11,10 @@
     │   │   ├── InvalidArgument      S3 data plane: a bad argument (S3's own code)
     │   │   ├── IncompleteBody       a body shorter or longer than its declared Content-Length
     │   │   ├── AuthorizationQueryParametersError  S3: malformed presigned query fields
-    │   │   └── XAmzContentSHA256Mismatch  S3: the body's SHA-256 is not the signed one
+    │   │   ├── XAmzContentSHA256Mismatch  S3: the body's SHA-256 is not the signed one
+    │   │   ├── BadDigest, InvalidDigest, MissingContentMD5  S3: Content-MD5 / x-amz-checksum-*
+    │   │   ├── MalformedXML         S3: an XML request body that does not parse or validate
+    │   │   └── MalformedTrailerError, InvalidChunkSizeError  S3: aws-chunked bodies
     │   ├── CodeMismatch (400)       a confirmation or reset code is wrong
     │   ├── ExpiredCode (400)        a confirmation or reset code is too old or used up
     │   ├── NotAuthorized (401)      no, bad, expired or revoked credentials; wrong password
@@ -26,7 +29,8 @@
     │   ├── MethodNotAllowed (405)
     │   ├── MissingContentLength (411)  S3 data plane: a PUT with neither length nor chunked body
     │   ├── Conflict (409)           the thing exists already (e.g. UsernameExists)
-    │   │   └── UsernameExists
+    │   │   ├── UsernameExists
+    │   │   └── BucketAlreadyOwnedByYou  S3: CreateBucket of the bucket updown serves
     │   ├── PreconditionFailed (412)
     │   ├── EntityTooLarge (413)     a body over the configured maximum
     │   ├── InvalidRange (416)       a byte range that starts past the end of the object
@@ -148,12 +152,59 @@ class AuthorizationQueryParametersError(InvalidRequest):
     code = "AuthorizationQueryParametersError"
     title = "Malformed authorization query parameters"
 
+    def __init__(self, detail: str | None = None, *, forbidden: bool = False) -> None:
+        super().__init__(detail)
+        # S3 answers a malformed or out-of-range X-Amz-Expires with 403, the rest with 400.
+        self.forbidden = forbidden
+
 
 class XAmzContentSHA256Mismatch(InvalidRequest):
     """S3 data plane: a header-signed body's SHA-256 differs from its signed ``x-amz-content-sha256``."""
 
     code = "XAmzContentSHA256Mismatch"
     title = "The provided 'x-amz-content-sha256' header does not match what was computed."
+
+
+class BadDigest(InvalidRequest):
+    """S3 data plane: the body does not match its ``Content-MD5`` or ``x-amz-checksum-*``; nothing was stored."""
+
+    code = "BadDigest"
+    title = "The Content-MD5 or checksum you specified did not match what we received."
+
+
+class InvalidDigest(InvalidRequest):
+    """S3 data plane: a ``Content-MD5`` header that is not the base64 of 16 bytes."""
+
+    code = "InvalidDigest"
+    title = "The Content-MD5 you specified was invalid."
+
+
+class MissingContentMD5(InvalidRequest):
+    """S3 data plane: a request S3 requires an integrity header for (DeleteObjects) came without one."""
+
+    code = "MissingContentMD5"
+    title = "Missing required header for this request: Content-MD5"
+
+
+class MalformedXML(InvalidRequest):
+    """S3 data plane: an XML request body that is not well formed or not of S3's schema."""
+
+    code = "MalformedXML"
+    title = "The XML you provided was not well-formed or did not validate against our published schema."
+
+
+class MalformedTrailerError(InvalidRequest):
+    """S3 data plane: an aws-chunked body whose trailer is missing, malformed or not the announced one."""
+
+    code = "MalformedTrailerError"
+    title = "The request contained trailing data that was not well-formed or did not conform to our published schema."
+
+
+class InvalidChunkSizeError(InvalidRequest):
+    """S3 data plane: an aws-chunked body whose framing is malformed (chunk sizes, separators)."""
+
+    code = "InvalidChunkSizeError"
+    title = "The aws-chunked body is not well formed."
 
 
 class CodeMismatch(ClientError):
@@ -276,6 +327,13 @@ class UsernameExists(Conflict):
 
     code = "UsernameExists"
     title = "User already exists"
+
+
+class BucketAlreadyOwnedByYou(Conflict):
+    """S3 data plane: CreateBucket of the bucket updown serves (it exists, and it is the caller's)."""
+
+    code = "BucketAlreadyOwnedByYou"
+    title = "Your previous request to create the named bucket succeeded and you already own it."
 
 
 class QuotaExceeded(ClientError):

@@ -14,6 +14,9 @@ from typing import Any
 
 import anyio
 
+from updown.apps.events import UPLOAD_PREFIX, Events
+from updown.apps.photos import EventPhotoStep
+from updown.apps.products import Products
 from updown.auth.keyring import Keyring
 from updown.auth.throttle import Throttle
 from updown.auth.tokens import TokenService
@@ -32,10 +35,12 @@ from updown.mail.base import Mailer
 from updown.mail.outbox import Outbox
 from updown.mail.smtp import SmtpMailer
 from updown.policy import PolicyStore
+from updown.policy.defaults import EVENT_UPLOADER_ROLE
 from updown.processing import images
 from updown.processing.cleanup import Cleanup
 from updown.processing.jobs import JobQueue
 from updown.processing.pipeline import Pipeline
+from updown.processing.triggers import OBJECT_CREATED_JOB, RECONCILE_JOB, ObjectTriggers
 from updown.processing.worker import Worker
 from updown.settings import Settings
 from updown.storage.base import StorageBackend
@@ -178,6 +183,7 @@ class Runtime:
             self.clock,
             settings.identity,
             credentials_key=bytes.fromhex(self.secrets.credentials_key),
+            service_roles=(EVENT_UPLOADER_ROLE,),
         )
         self.userpool = UserPool(
             self.database,
@@ -201,6 +207,8 @@ class Runtime:
         self.presigner = build_presigner(settings, self.service_credentials, self.clock)
         p = settings.processing
         self.jobs = JobQueue(self.database, self.clock, lease=p.lease, max_attempts=p.max_attempts)
+        # ObjectCreated steps for direct writes: queued by the data plane's writes and by reconcile.
+        self.triggers = ObjectTriggers(self.database, self.storage, self.jobs, self.clock)
         self.records = Records(
             self.database,
             self.storage,
@@ -228,6 +236,7 @@ class Runtime:
             self.records,
             self.clock,
             max_object_size=settings.storage.max_object_size,
+            object_created=self.triggers.created,
         )
         self.pipeline = Pipeline(
             self.database,
@@ -239,6 +248,7 @@ class Runtime:
             thumbnail_size=p.thumbnail_size,
             allow_executables=p.allow_executables,
         )
+        self._build_apps(settings)
         self.cleanup = Cleanup(
             self.database,
             self.storage,
@@ -247,6 +257,27 @@ class Runtime:
             expire_guests=self.identity.expire_guests,
             multipart_lifetime=settings.uploads.multipart_expires,
         )
+
+    def _build_apps(self, settings: Settings) -> None:
+        """The seeds' apps: events (photos presigned for the event-uploader role, processed by an
+        ObjectCreated step on uploads/) and the product catalogue."""
+        a, p = settings.apps, settings.processing
+        uploader = self.identity.role_credentials(EVENT_UPLOADER_ROLE)
+        self.events = Events(self.database, self.gate, build_presigner(settings, uploader, self.clock), self.clock, a)
+        self.objects.bind(UPLOAD_PREFIX, self.events.bound_write)
+        self.event_photos = EventPhotoStep(
+            self.database,
+            self.storage,
+            self.records,
+            self.clock,
+            work_dir=settings.data_dir / "work",
+            limits=images.ImageLimits(max_pixels=p.max_pixels),
+            thumbnail_size=p.thumbnail_size,
+            photo_size=a.event_photo_size,
+            max_size=a.event_photo_max_size,
+        )
+        self.triggers.register(UPLOAD_PREFIX, self.event_photos)
+        self.products = Products(self.database, self.gate, self.records, self.clock)
 
     def worker(self) -> Worker:
         """A worker for this process's queue: processing, and cleanup every ``cleanup_interval``."""
@@ -259,15 +290,22 @@ class Runtime:
             await self.cleanup.run(older_than=p.cleanup_older_than)
 
         def periodic() -> None:
-            # One cleanup per interval across every process: the dedupe key is the interval's number.
-            if p.cleanup_interval > 0:
-                now = self.clock.now()
-                with self.database.session() as s:
-                    self.jobs.enqueue(s, CLEANUP_JOB, str(int(now // p.cleanup_interval)), {}, now=now)
+            # One cleanup (and one reconcile) per interval across every process: the dedupe key is
+            # the interval's number.
+            now = self.clock.now()
+            for kind, interval in ((CLEANUP_JOB, p.cleanup_interval), (RECONCILE_JOB, p.reconcile_interval)):
+                if interval > 0:
+                    with self.database.session() as s:
+                        self.jobs.enqueue(s, kind, str(int(now // interval)), {}, now=now)
 
         return Worker(
             self.jobs,
-            {PROCESS_JOB: process, CLEANUP_JOB: cleanup},
+            {
+                PROCESS_JOB: process,
+                CLEANUP_JOB: cleanup,
+                OBJECT_CREATED_JOB: self.triggers.run,
+                RECONCILE_JOB: self.triggers.reconcile_job,
+            },
             poll_interval=p.poll_interval,
             concurrency=p.concurrency,
             periodic=periodic,

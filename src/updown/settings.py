@@ -93,6 +93,11 @@ class S3Settings:
     region: str = setting("us-east-1", "Region in SigV4 credential scopes.")
     endpoint_url: str = setting("", "S3 endpoint for the s3 backend. Empty: AWS's default endpoint.")
     path_style: bool = setting(True, "Path-style addressing (http://host/bucket/key) for the s3 backend.")
+    serve_at_root: bool = setting(
+        True,
+        "Also answer S3-signed requests at the root of this server (http://host:port/bucket/key, or "
+        "virtual-hosted bucket.host), for S3 tools given only host:port; /s3 always answers.",
+    )
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,28 @@ class ProcessingSettings:
     cleanup_interval: int = setting(3600, "Seconds between cleanup runs inside `updown serve` (0: never).")
     cleanup_older_than: int = setting(86_400, "Age in seconds past which orphan blobs and stale temp files go.")
     cdn_max_age: int = setting(3600, "Cache-Control max-age of /cdn answers (variants: a year, immutable).")
+    reconcile_interval: int = setting(
+        60,
+        "Seconds between listings of the prefixes that have ObjectCreated steps (e.g. uploads/), which queue "
+        "objects the data plane did not see written (the s3 backend) (0: never).",
+    )
+
+
+@dataclass(frozen=True)
+class AppsSettings:
+    """The seeds' apps: event photos and the product catalogue over GraphQL."""
+
+    event_upload_expires: int = setting(900, "Lifetime of an event photo's presigned PUT URL, in seconds.")
+    event_photo_max_size: int = setting(25 * 1024**2, "Largest event photo accepted, in bytes.")
+    event_photo_size: int = setting(1920, "Longest side of the optimized copy of an event photo, in pixels.")
+    graphql_introspection: bool = setting(True, "Answer GraphQL introspection queries (__schema, __type) at /graphql.")
+    graphql_max_depth: int = setting(
+        15,
+        "Deepest GraphQL operation accepted, in fields nested in fields, introspection included "
+        "(the standard introspection query is 15 deep; the catalogue's own queries 2).",
+    )
+    graphql_max_tokens: int = setting(2000, "Most tokens one GraphQL document may have (bounds its size and cost).")
+    graphql_max_aliases: int = setting(15, "Most field aliases one GraphQL document may have (bounds fan-out).")
 
 
 SECTIONS: dict[str, type] = {
@@ -231,6 +258,7 @@ SECTIONS: dict[str, type] = {
     "policy": PolicySettings,
     "uploads": UploadSettings,
     "processing": ProcessingSettings,
+    "apps": AppsSettings,
 }
 
 
@@ -250,6 +278,7 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    apps: AppsSettings = field(default_factory=AppsSettings)
 
     @property
     def database_url(self) -> str:
@@ -519,6 +548,13 @@ def _validate(s: Settings) -> None:
         raise ConfigError("bad value for uploads.expires/multipart_expires: 1..604800 seconds")
     if s.processing.concurrency < 1 or s.processing.max_attempts < 1:
         raise ConfigError("bad value for processing.concurrency/max_attempts: at least 1")
+    a = s.apps
+    if not 1 <= a.event_upload_expires <= 604_800:
+        raise ConfigError("bad value for apps.event_upload_expires: 1..604800 seconds")
+    if a.event_photo_size < 16 or a.graphql_max_depth < 2 or a.graphql_max_tokens < 10:
+        raise ConfigError(
+            "bad value for apps.event_photo_size/graphql_max_depth/graphql_max_tokens: at least 16, 2 and 10"
+        )
     if not re.fullmatch(r"[a-z0-9-]{1,32}", s.identity.region):
         raise ConfigError("bad value for identity.region: lower-case letters, digits and '-' only")
     if s.storage.backend == "s3" and not (s.s3.access_key_id and s.s3.secret_access_key):

@@ -358,10 +358,14 @@ def test_dataplane_url_dated_beyond_skew_in_future_is_refused(server: Server, di
     assert get(server, digits, now=time.time() + 300).status_code == 200
 
 
-def test_dataplane_expires_over_seven_days_is_400(server: Server, digits: str) -> None:
+def test_dataplane_expires_over_seven_days_is_403(server: Server, digits: str) -> None:
+    # S3 answers an out-of-range (or malformed) X-Amz-Expires with 403, other malformed fields with 400.
     url = presign(server, "GET", digits).replace("X-Amz-Expires=300", "X-Amz-Expires=604801")
     r = httpx.get(url)
-    assert r.status_code == 400
+    assert r.status_code == 403
+    assert s3_error(r)[0] == "AuthorizationQueryParametersError"
+    r = httpx.get(url.replace("X-Amz-Expires=604801", "X-Amz-Expires=soon"))
+    assert r.status_code == 403
     assert s3_error(r)[0] == "AuthorizationQueryParametersError"
 
 
@@ -433,7 +437,6 @@ def test_dataplane_missing_or_malformed_signature_fields_are_refused(server: Ser
     url = presign(server, "GET", digits)
     for broken in (
         url.replace("&X-Amz-Date=", "&X-Amz-Datum="),
-        url.replace("X-Amz-Expires=300", "X-Amz-Expires=soon"),
         url.replace("X-Amz-Algorithm=AWS4-HMAC-SHA256", "X-Amz-Algorithm=AWS4-HMAC-MD5"),
         url.replace("%2Faws4_request", "%2Faws5_request"),
     ):
@@ -464,7 +467,6 @@ def test_dataplane_other_bucket_is_404_no_such_bucket(server: Server) -> None:
         "public/a\\b.txt",
         "public/a%00b.txt",
         "public/%252e%252e/x.txt",
-        "public//x.txt",
         "/public/x.txt",
         "public/" + "k" * 1020,
         "public/%ff.txt",

@@ -3,7 +3,7 @@
     credential kind   what it is                                     route families it may reach
     ───────────────   ────────────────────────────────────────────   ─────────────────────────────────────
     none              no credentials                                 /auth (sign-up/in, codes), /identity/guest,
-                                                                     /cdn, /graphql (public reads), ops, UI
+                                                                     /cdn, ops, UI
     access_token      a user's JWT access token (Bearer)             everything a user may do: /auth/me..., /identity,
                                                                      /storage, /events, /graphql, /policy (admin)
     guest_token       a guest JWT from POST /identity/guest (Bearer) /identity/me, /identity/credentials, /storage
@@ -30,8 +30,9 @@ ROUTE_FAMILIES: dict[str, frozenset[Credential]] = {
     "identity-guest": frozenset({"none"}),
     "identity": frozenset({"access_token", "guest_token"}),
     "storage": frozenset({"access_token", "guest_token"}),
-    "events": frozenset({"none", "access_token", "guest_token"}),
-    "graphql": frozenset({"none", "access_token", "guest_token"}),
+    # Like the seed's @aws_iam / @aws_cognito_user_pools: a guest or a user, never nobody (401).
+    "events": frozenset({"access_token", "guest_token"}),
+    "graphql": frozenset({"access_token", "guest_token"}),
     "policy": frozenset({"access_token"}),
     "s3": frozenset({"sigv4", "presigned"}),
     "cdn": frozenset({"none"}),

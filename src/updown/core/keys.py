@@ -36,26 +36,27 @@ def validate_key(key: str) -> str:
     """Return the NFC form of ``key`` if it is an acceptable storage key.
 
     Rules, checked on the NFC form: not empty; at most 1024 bytes of UTF-8; no leading ``/``;
-    no empty segment (``a//b``, a trailing ``/``: "folders" are implied by prefixes, never
-    stored); no ``.`` or ``..`` segment; no backslash; no control character (C0, DEL, C1) and no
-    lone surrogate. A literal ``%`` is allowed (S3 allows it), but a key that would break one of
-    the rules above if some layer decoded it once more (``%2e%2e``, ``%2f``-led, ``%00``, ``%5c``)
-    is refused too: a proxy or client library that decodes twice must not turn a stored key into
-    a traversal.
+    no ``.`` or ``..`` segment; no backslash; no control character (C0, DEL, C1) and no lone
+    surrogate. Empty segments (``a//b``, a trailing ``/`` as folder markers have) are valid S3
+    keys and allowed here; a client's *name* (`validate_name`) may have none. A literal ``%`` is
+    allowed (S3 allows it), but a key that would break one of the rules above if some layer
+    decoded it once more (``%2e%2e``, ``%2f``-led, ``%00``, ``%5c``) is refused too: a proxy or
+    client library that decodes twice must not turn a stored key into a traversal.
 
     Raises:
         InvalidKey: with a one-line reason.
     """
-    return _validate(key, "key")
+    return _validate(key, "key", empty_segments=True)
 
 
 def validate_name(name: str) -> str:
-    """Return the NFC form of a client-given relative ``name``; same rules as `validate_key`.
+    """Return the NFC form of a client-given relative ``name``; the rules of `validate_key`, and
+    no empty segment (``a//b``, a trailing ``/``: folders are implied by prefixes, never named).
 
     Raises:
         InvalidKey: with a one-line reason.
     """
-    return _validate(name, "name")
+    return _validate(name, "name", empty_segments=False)
 
 
 def validate_identity_id(identity_id: str) -> str:
@@ -108,7 +109,7 @@ def parse_object_key(key: str) -> ObjectKeyParts | None:
     return None
 
 
-def _validate(value: str, what: str) -> str:
+def _validate(value: str, what: str, *, empty_segments: bool) -> str:
     if not isinstance(value, str):
         raise InvalidKey(f"the {what} must be a string")
     if not value:
@@ -121,7 +122,7 @@ def _validate(value: str, what: str) -> str:
     if size > MAX_KEY_BYTES:
         raise InvalidKey(f"the {what} is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}")
     reason = _unsafe(clean)
-    if reason is None and ("//" in clean or clean.endswith("/")):
+    if reason is None and not empty_segments and ("//" in clean or clean.endswith("/")):
         reason = "has an empty segment"
     if reason is None and "%" in clean:
         decoded = unquote(clean, errors="replace")

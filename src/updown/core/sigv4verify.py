@@ -114,6 +114,7 @@ class VerifiedRequest:
     payload_hash: str  # UNSIGNED-PAYLOAD or the hex SHA-256 the body must have
     region: str
     service: str
+    signature: str = ""  # the request's own signature: the seed of an aws-chunked body's chain
 
     def header(self, name: str) -> str | None:
         """The signed value of a header (lower-case name), or None if it was not signed."""
@@ -183,13 +184,13 @@ def parse_presigned(query: str | bytes | Mapping[str, str]) -> PresignedParams:
         raise err("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     raw_expires = params["X-Amz-Expires"]
     if not _INTEGER.fullmatch(raw_expires):
-        raise err("X-Amz-Expires should be a number")
+        raise err("X-Amz-Expires should be a number", forbidden=True)
     # Past 18 digits the value is out of range anyway; int() of a huge string is not free.
     expires = int(raw_expires) if len(raw_expires) <= 18 else -1 if raw_expires[0] == "-" else 10**18
     if expires < 0:
-        raise err("X-Amz-Expires must be non-negative")
+        raise err("X-Amz-Expires must be non-negative", forbidden=True)
     if expires == 0:
-        raise err("X-Amz-Expires must be greater than 0")
+        raise err("X-Amz-Expires must be greater than 0", forbidden=True)
     signed = tuple(params["X-Amz-SignedHeaders"].split(";"))
     if "host" not in signed:
         raise err("X-Amz-SignedHeaders must include host")
@@ -344,6 +345,7 @@ def verify(
         payload,
         region,
         service,
+        claim.signature,
     )
 
 
@@ -354,7 +356,7 @@ def _presigned_claim(
     err = AuthorizationQueryParametersError
     check_scope(p.scope, p.amz_date, region, service, err, "Error parsing the X-Amz-Credential parameter;")
     if p.expires > max_expires:
-        raise err(f"X-Amz-Expires must be less than a week (in seconds) that is; {max_expires}")
+        raise err(f"X-Amz-Expires must be less than a week (in seconds) that is; {max_expires}", forbidden=True)
     if p.timestamp - now > max_skew:
         raise RequestExpired("Request is not yet valid")
     if now > p.timestamp + p.expires:

@@ -19,6 +19,10 @@ GET = "s3:GetObject"
 PUT = "s3:PutObject"
 DELETE = "s3:DeleteObject"
 LIST = "s3:ListBucket"
+# The multipart family: create, parts and complete are s3:PutObject on the key, as in IAM.
+ABORT_MULTIPART = "s3:AbortMultipartUpload"
+LIST_PARTS = "s3:ListMultipartUploadParts"
+LIST_UPLOADS = "s3:ListBucketMultipartUploads"
 SIMULATE_POLICY = "updown:SimulatePolicy"
 API_ARN = "arn:updown:::"
 
@@ -43,6 +47,7 @@ class AccessGate:
         content_type: str | None = None,
         prefix: str | None = None,
         max_keys: int | None = None,
+        delimiter: str | None = None,
         source_ip: str | None = None,
         secure_transport: bool | None = None,
     ) -> Decision:
@@ -52,6 +57,8 @@ class AccessGate:
             principal: who asks; anonymous principals hold no role and are always denied.
             action: an ``s3:*`` action.
             key: the object key; None for bucket-level actions (``s3:ListBucket``).
+            prefix, max_keys, delimiter: a listing's ``s3:prefix``, ``s3:max-keys`` and
+                ``s3:delimiter`` (absent when None, as IAM leaves keys a request does not carry).
             object_owner: identity id of the existing object's owner; None for a new object.
                 Writes to ``public/`` are allowed only when it is None or the caller's own.
         """
@@ -71,6 +78,7 @@ class AccessGate:
             content_type=content_type,
             prefix=prefix,
             max_keys=max_keys,
+            context=None if delimiter is None else {"s3:delimiter": delimiter},
         )
         return self.policies.evaluate(principal.roles, request)
 
@@ -97,6 +105,14 @@ class AccessGate:
         Raises:
             AccessDenied: no policy of the principal's roles allows it.
         """
+        decision = self.decide_api(principal, action, resource)
+        if not decision.allowed:
+            raise AccessDenied("access denied")
+        return decision
+
+    def decide_api(self, principal: Principal, action: str, resource: str) -> Decision:
+        """Like :meth:`check_api`, without raising (for answers that depend on it, e.g. whether
+        drafts are shown)."""
         request = Request(
             action=action,
             resource=f"{API_ARN}{resource}",
@@ -106,7 +122,4 @@ class AccessGate:
             groups=principal.groups,
             current_time=datetime.fromtimestamp(self.clock.now(), tz=UTC),
         )
-        decision = self.policies.evaluate(principal.roles, request)
-        if not decision.allowed:
-            raise AccessDenied("access denied")
-        return decision
+        return self.policies.evaluate(principal.roles, request)

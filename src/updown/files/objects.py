@@ -5,29 +5,73 @@ may replace or delete it), keeps the reserved metadata (``updown-owner``) out of
 admits writes to staging keys only for the intent that granted them, and keeps the file rows in
 step with the bytes: a landed upload is recorded in the same transaction that queues its
 processing, and an object written straight through the S3 API gets its row once its bytes are there.
+
+Two hooks serve direct writes (presigned PUTs straight to a key, as the events app hands out):
+- a *binder* per prefix (:meth:`Objects.bind`): a write under the prefix is admitted only for a
+  grant the control plane recorded when it presigned the URL, and the object gets the content type
+  check, size limit and metadata of that grant. S3 takes such metadata from the URL's signed query
+  (``x-amz-meta-*`` hoisted there, so the client sends only ``Content-Type``); the local data plane
+  reads metadata from headers only, so the grant supplies it here and the object carries it either way.
+- ``object_created(session, info)``: called in the transaction that records a direct write, so an
+  ObjectCreated trigger (``processing/triggers.py``) queues its job with the row.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Final
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, cast
 
 import anyio.to_thread
+from sqlalchemy.orm import Session
 
 from updown.auth.principal import SERVICE, Principal
 from updown.clock import Clock
 from updown.core.keys import parse_object_key
 from updown.db.models.files import FileRecord
-from updown.errors import AccessDenied, InvalidArgument, InvalidRequest, NoSuchKey
+from updown.errors import (
+    AccessDenied,
+    EntityTooLarge,
+    InvalidArgument,
+    InvalidRange,
+    InvalidRequest,
+    NoSuchKey,
+    PreconditionFailed,
+)
 from updown.files import access
 from updown.files.access import AccessGate
 from updown.files.records import OWNER_METADATA, Records
-from updown.files.uploads import STAGING_PREFIX, StagedWrite, Uploads, canonical_type
-from updown.storage.base import MAX_PART_SIZE, ByteRange, ListPage, ObjectInfo, ObjectStream, StorageBackend
+from updown.files.uploads import STAGING_PREFIX, VARIANTS_SEGMENT, StagedWrite, Uploads, canonical_type
+from updown.storage.base import (
+    MAX_PART_SIZE,
+    ByteRange,
+    ListPage,
+    MultipartUpload,
+    ObjectInfo,
+    ObjectStream,
+    PartInfo,
+    StorageBackend,
+)
 
 HIDDEN: Final = frozenset({OWNER_METADATA})
 
 Body = AsyncIterator[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundWrite:
+    """What the control plane bound when it presigned a direct write: the object's (canonical)
+    content type, its user metadata and the largest body accepted."""
+
+    content_type: str
+    metadata: Mapping[str, str]
+    max_size: int
+
+
+# key -> the grant that lets it be written now, or None (then the write is denied).
+Binder = Callable[[str], BoundWrite | None]
+# (session, stored object) -> anything; runs in the transaction that records a direct write.
+ObjectCreated = Callable[[Session, ObjectInfo], object]
 
 
 class Objects:
@@ -42,6 +86,7 @@ class Objects:
         clock: Clock,
         *,
         max_object_size: int,
+        object_created: ObjectCreated | None = None,
     ) -> None:
         self.storage = storage
         self.gate = gate
@@ -49,6 +94,12 @@ class Objects:
         self.records = records
         self.clock = clock
         self.max_object_size = max_object_size
+        self.object_created = object_created
+        self._binders: list[tuple[str, Binder]] = []
+
+    def bind(self, prefix: str, binder: Binder) -> None:
+        """Direct writes under ``prefix`` need a grant from ``binder`` (see the module docstring)."""
+        self._binders.append((prefix, binder))
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -87,8 +138,10 @@ class Objects:
         content_length: int | None,
         max_size: int | None = None,
         facts: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
-        """Stores a whole object (PUT, or a browser POST).
+        """Stores a whole object (PUT, or a browser POST); ``headers`` (Cache-Control, …) are
+        stored with a direct write (`storage.base.check_headers`).
 
         Raises:
             InvalidArgument: reserved metadata. AccessDenied: the policies, the owner rule, or a
@@ -112,10 +165,23 @@ class Objects:
             principal, access.PUT, key, content_length=content_length, content_type=content_type, **(facts or {})
         )
         stored = dict(user_metadata)
+        bound = await self._bound(key)
+        if bound is not None:
+            if canonical_type(content_type or "") != bound.content_type:
+                raise AccessDenied("access denied")
+            # What the signer bound wins over anything the request carries.
+            stored.update(bound.metadata)
+            limit = min(limit, bound.max_size)
         if principal is not SERVICE and principal.identity_id is not None:
             stored[OWNER_METADATA] = principal.identity_id
         info = await self.storage.put(
-            key, body, content_type=content_type, metadata=stored, content_length=content_length, max_size=limit
+            key,
+            body,
+            content_type=content_type,
+            metadata=stored,
+            content_length=content_length,
+            max_size=limit,
+            headers=headers,
         )
         await anyio.to_thread.run_sync(self._record_direct, info, principal)
         return info
@@ -148,6 +214,214 @@ class Objects:
         )
         return part.etag
 
+    # -- the S3 API's listings and multipart uploads (web/s3/bucket.py, web/s3/multipart.py) ----
+    # Multipart uploads to any key the caller may write, through the same storage multipart as the
+    # intents' part URLs; staging keys stay the intents' own (only `put_part` reaches them).
+
+    async def list_keys(
+        self,
+        principal: Principal,
+        prefix: str,
+        *,
+        limit: int,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        continuation_token: str | None = None,
+        max_keys: int | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> ListPage:
+        """ListObjects v1 and v2: ``s3:ListBucket`` with the request's ``s3:prefix``, ``s3:delimiter``
+        and ``s3:max-keys`` (``max_keys``: as requested, None when not); a ``limit`` of 0 is an
+        empty page, as S3 answers ``max-keys=0``.
+
+        Raises:
+            AccessDenied: the policies. InvalidArgument: a bad limit or continuation token.
+        """
+        self.gate.check(
+            principal, access.LIST, None, prefix=prefix, delimiter=delimiter, max_keys=max_keys, **(facts or {})
+        )
+        if limit == 0:
+            return ListPage((), None)
+        return await self.storage.list(
+            prefix, limit=limit, continuation_token=continuation_token, delimiter=delimiter, start_after=start_after
+        )
+
+    async def create_multipart(
+        self,
+        principal: Principal,
+        key: str,
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        cache_control: str | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> str:
+        """CreateMultipartUpload: ``s3:PutObject`` on the key (and the owner rule of ``public/``);
+        returns the upload id. The upload carries the owner metadata a PUT would.
+
+        Raises:
+            InvalidArgument: reserved metadata. AccessDenied: the policies, the owner rule, a
+                staging key, or a key under a bound prefix (those take one presigned PUT).
+        """
+        stored = _user_metadata(metadata)
+        _not_staging(key)
+        await self.authorize_write(principal, access.PUT, key, content_type=content_type, **(facts or {}))
+        self._not_bound(key)
+        if principal is not SERVICE and principal.identity_id is not None:
+            stored[OWNER_METADATA] = principal.identity_id
+        return await self.storage.create_multipart(
+            key, content_type=content_type, metadata=stored, cache_control=cache_control
+        )
+
+    async def upload_part(
+        self,
+        principal: Principal,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        body: Body,
+        *,
+        content_length: int | None,
+        facts: Mapping[str, object] | None = None,
+    ) -> str:
+        """UploadPart: an intent's part at its staging key (`put_part`), else a part of an upload
+        opened by `create_multipart` (``s3:PutObject`` on the key); returns the part's ETag.
+
+        Raises:
+            AccessDenied: the policies (or, for a staging key, no open intent). NoSuchUpload.
+        """
+        if key.startswith(STAGING_PREFIX):
+            return await self.put_part(principal, key, upload_id, part_number, body, content_length=content_length)
+        self.gate.check(principal, access.PUT, key, content_length=content_length, **(facts or {}))
+        part = await self.storage.put_part(
+            key,
+            upload_id,
+            part_number,
+            body,
+            content_length=content_length,
+            max_size=min(MAX_PART_SIZE, self.max_object_size),
+        )
+        return part.etag
+
+    async def copy_part(
+        self,
+        principal: Principal,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: str,
+        *,
+        byte_range: tuple[int, int] | None,
+        check_source: Callable[[ObjectInfo], None] | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> PartInfo:
+        """UploadPartCopy: ``s3:GetObject`` on the source and ``s3:PutObject`` on the key, then the
+        source's bytes (``byte_range`` inclusive, within the source) become the part.
+        ``check_source`` sees the source version being copied first (its ``x-amz-copy-source-if-*``).
+
+        Raises:
+            AccessDenied: the policies, or a staging key. NoSuchKey: no source. InvalidArgument:
+                a range outside the source. NoSuchUpload.
+        """
+        _not_staging(key)
+        facts = facts or {}
+        self.check_read(principal, source, **facts)
+        self.gate.check(principal, access.PUT, key, **facts)
+        try:
+            stream = await self.storage.get(source, byte_range=byte_range)
+        except InvalidRange:
+            raise InvalidArgument("The x-amz-copy-source-range is not valid for the source object") from None
+        async with stream:
+            if check_source is not None:
+                check_source(stream.info)
+            if byte_range is not None and (stream.byte_range is None or stream.byte_range[1] != byte_range[1]):
+                raise InvalidArgument(f"Range specified is not valid for source object of size: {stream.info.size}")
+            return await self.storage.put_part(
+                key,
+                upload_id,
+                part_number,
+                _pieces(stream),
+                content_length=stream.length,
+                max_size=min(MAX_PART_SIZE, self.max_object_size),
+            )
+
+    async def complete_multipart(
+        self,
+        principal: Principal,
+        key: str,
+        upload_id: str,
+        parts: Sequence[tuple[int, str]],
+        *,
+        facts: Mapping[str, object] | None = None,
+    ) -> ObjectInfo:
+        """CompleteMultipartUpload: ``s3:PutObject`` on the key (the owner rule of ``public/``
+        again: the object it replaces now), the listed parts joined, and the file recorded as a
+        direct PUT is.
+
+        Raises:
+            AccessDenied: the policies. NoSuchUpload. InvalidPartOrder, InvalidPart, EntityTooSmall.
+            EntityTooLarge: the listed parts together are over the object size limit.
+        """
+        _not_staging(key)
+        await self.authorize_write(principal, access.PUT, key, **(facts or {}))
+        self._not_bound(key)
+        listed = {number for number, _ in parts}
+        received = await self.storage.list_parts(key, upload_id)
+        total = sum(p.size for p in received if p.part_number in listed)
+        if total > self.max_object_size:
+            raise EntityTooLarge(f"the parts are {total} bytes together; the limit is {self.max_object_size}")
+        info = await self.storage.complete_multipart(key, upload_id, parts)
+        await anyio.to_thread.run_sync(self._record_direct, info, principal)
+        return info
+
+    async def abort_multipart(
+        self, principal: Principal, key: str, upload_id: str, *, facts: Mapping[str, object] | None = None
+    ) -> None:
+        """AbortMultipartUpload (``s3:AbortMultipartUpload`` on the key).
+
+        Raises:
+            AccessDenied: the policies, or a staging key. NoSuchUpload.
+        """
+        _not_staging(key)
+        self.gate.check(principal, access.ABORT_MULTIPART, key, **(facts or {}))
+        await self.storage.abort_multipart(key, upload_id)
+
+    async def list_parts(
+        self, principal: Principal, key: str, upload_id: str, *, facts: Mapping[str, object] | None = None
+    ) -> tuple[PartInfo, ...]:
+        """ListParts (``s3:ListMultipartUploadParts`` on the key): every part received, by number.
+
+        Raises:
+            AccessDenied: the policies, or a staging key. NoSuchUpload.
+        """
+        _not_staging(key)
+        self.gate.check(principal, access.LIST_PARTS, key, **(facts or {}))
+        return await self.storage.list_parts(key, upload_id)
+
+    async def list_multipart_uploads(
+        self,
+        principal: Principal,
+        prefix: str,
+        *,
+        delimiter: str | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> tuple[MultipartUpload, ...]:
+        """ListMultipartUploads (``s3:ListBucketMultipartUploads`` with ``s3:prefix`` and
+        ``s3:delimiter``): the open uploads under ``prefix``, by key then initiation; the intents'
+        own (at staging keys) are never shown.
+
+        Raises:
+            AccessDenied: the policies.
+        """
+        self.gate.check(principal, access.LIST_UPLOADS, None, prefix=prefix, delimiter=delimiter, **(facts or {}))
+        found = await self.storage.list_multipart_uploads(prefix)
+        return tuple(u for u in found if not u.key.startswith(STAGING_PREFIX))
+
+    def _not_bound(self, key: str) -> None:
+        """A bound prefix takes one presigned PUT per grant, never a multipart upload."""
+        if any(key.startswith(prefix) for prefix, _ in self._binders):
+            raise AccessDenied("access denied")
+
     async def delete(self, principal: Principal, key: str, **facts: object) -> None:
         """Deletes an object and its row (the row first: never a row without its bytes)."""
         if key.startswith(STAGING_PREFIX):
@@ -173,6 +447,153 @@ class Objects:
         if owner is not None:
             self.gate.check(principal, action, key, object_owner=owner, **facts)
 
+    # -- the S3 API's conditional writes, copies and bucket checks (web/s3/objects.py, batch.py, service.py) --
+    # Conditions are evaluated only after the gate allowed the write (a 412 must not tell a caller
+    # who may not write whether an object exists), against the object the backend holds then.
+
+    async def put_object(
+        self,
+        principal: Principal,
+        key: str,
+        body: Body,
+        *,
+        content_type: str | None,
+        metadata: Mapping[str, str],
+        content_length: int | None,
+        condition: WriteCondition | None = None,
+        headers: Mapping[str, str] | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> ObjectInfo:
+        """PutObject through the S3 API: `put` (``headers`` stored with the object), refusing a
+        reserved variant key to anyone but the service, with S3's conditional writes
+        (``If-None-Match: *``, ``If-Match``).
+
+        The condition is checked when the store starts reading the body (after every access
+        check) and again once the body is complete, just before the store commits: a write that
+        commits between that second check and the commit can still be replaced (the window is
+        the local backend's fsync and rename, or the S3 backend's last request).
+
+        Raises:
+            as `put`; PreconditionFailed: the condition does not hold; NoSuchKey: ``If-Match`` and
+                no object.
+        """
+        self._not_variant(principal, key)
+        if condition is not None and condition.needed:
+            body = self._conditional(key, body, condition)
+        return await self.put(
+            principal,
+            key,
+            body,
+            content_type=content_type,
+            metadata=metadata,
+            content_length=content_length,
+            facts=facts,
+            headers=headers,
+        )
+
+    async def delete_object(
+        self, principal: Principal, key: str, *, if_match: str | None = None, facts: Mapping[str, object] | None = None
+    ) -> None:
+        """DeleteObject through the S3 API: `delete`, with ``If-Match`` checked after the gate and
+        just before the delete (a replace in between is the window).
+
+        Raises:
+            AccessDenied: the policies. PreconditionFailed: the ETag differs. NoSuchKey: If-Match
+                and no object.
+        """
+        facts = facts or {}
+        if if_match is not None:
+            _not_staging(key)
+            await self.authorize_write(principal, access.DELETE, key, **facts)
+            await self._check_condition(key, WriteCondition(if_match=if_match))
+        await self.delete(principal, key, **facts)
+
+    async def copy_object(
+        self,
+        principal: Principal,
+        source: str,
+        destination: str,
+        *,
+        replace: tuple[str | None, Mapping[str, str], Mapping[str, str]] | None = None,
+        check_source: Callable[[ObjectInfo], None] | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> ObjectInfo:
+        """CopyObject: ``s3:GetObject`` on the source, then ``s3:PutObject`` on the destination
+        (and the owner rule of ``public/``), the copy made by the store and recorded as a direct
+        PUT is. ``replace`` is ``(content type, user metadata, stored headers)`` for the REPLACE
+        directive; None copies the source's (never its owner: the copy is the caller's). ``check_source`` sees
+        the source's info first (``x-amz-copy-source-if-*``); the store copies the version it
+        holds then (a replace in between is the window).
+
+        Raises:
+            AccessDenied: the policies; a staging key, a bound prefix or (but for the service) a
+                variant key as destination. NoSuchKey: no source. InvalidRequest: a copy onto
+                itself that changes nothing, or a source over 5 GiB. InvalidArgument: reserved
+                metadata.
+        """
+        facts = facts or {}
+        _not_staging(destination)
+        self._not_variant(principal, destination)
+        self.check_read(principal, source, **facts)
+        found = await self.storage.head(source)
+        if check_source is not None:
+            check_source(found)
+        if source == destination and replace is None:
+            raise InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing "
+                "the object's metadata, storage class, website redirect location or encryption attributes."
+            )
+        if found.size > MAX_COPY_SIZE:
+            raise InvalidRequest(
+                f"The specified copy source is larger than the maximum allowable size for a copy source: {MAX_COPY_SIZE}"
+            )
+        headers: Mapping[str, str] | None = None  # None: the store keeps the source's
+        if replace is None:
+            content_type: str | None = found.content_type
+            stored = {k: v for k, v in found.metadata.items() if k != OWNER_METADATA}
+        else:
+            content_type, stored, headers = replace[0], _user_metadata(replace[1]), replace[2]
+        await self.authorize_write(
+            principal, access.PUT, destination, content_length=found.size, content_type=content_type, **facts
+        )
+        self._not_bound(destination)
+        if principal is not SERVICE and principal.identity_id is not None:
+            stored[OWNER_METADATA] = principal.identity_id
+        info = await self.storage.copy(source, destination, metadata=stored, content_type=content_type, headers=headers)
+        await anyio.to_thread.run_sync(self._record_direct, info, principal)
+        return info
+
+    def check_bucket(self, principal: Principal, *actions: str, **facts: object) -> None:
+        """Bucket-level verbs (HeadBucket, ListBuckets, GetBucketLocation): allowed when the
+        policies allow any of ``actions`` on the bucket (without ``s3:prefix``).
+
+        Raises:
+            AccessDenied: none is allowed.
+        """
+        for action in actions:
+            if self.gate.decide(principal, action, None, **facts).allowed:  # type: ignore[arg-type]
+                return
+        raise AccessDenied("access denied")
+
+    def _not_variant(self, principal: Principal, key: str) -> None:
+        # Variants (thumbnails) are processing's: another writer's object there would be taken for
+        # one (and collected by cleanup as an orphan).
+        if principal is not SERVICE and _is_variant_key(key):
+            raise AccessDenied("access denied")
+
+    async def _conditional(self, key: str, body: Body, condition: WriteCondition) -> AsyncIterator[bytes]:
+        await self._check_condition(key, condition)
+        async for chunk in body:
+            yield chunk
+        await self._check_condition(key, condition)
+
+    async def _check_condition(self, key: str, condition: WriteCondition) -> None:
+        try:
+            current: ObjectInfo | None = await self.storage.head(key)
+        except NoSuchKey:
+            current = None
+        condition.check(current)
+
     async def _admit(self, principal: Principal, key: str, multipart_id: str | None) -> StagedWrite:
         # Only a URL the control plane presigned for the intent writes a staging key; no policy
         # (not even an admin's s3:*) reaches it with other credentials.
@@ -182,6 +603,20 @@ class Objects:
         if staged is None:
             raise AccessDenied("access denied")
         return staged
+
+    async def _bound(self, key: str) -> BoundWrite | None:
+        """The grant a bound prefix needs for ``key``; None when no binder covers it.
+
+        Raises:
+            AccessDenied: a binder covers ``key`` and grants nothing now.
+        """
+        for prefix, binder in self._binders:
+            if key.startswith(prefix):
+                grant = await anyio.to_thread.run_sync(binder, key)
+                if grant is None:
+                    raise AccessDenied("access denied")
+                return grant
+        return None
 
     def _record_direct(self, info: ObjectInfo, principal: Principal) -> None:
         """An object written straight through the S3 API has a row like any file (not processed)."""
@@ -195,7 +630,7 @@ class Objects:
             content_type=canonical_type(info.content_type),
             etag=info.etag,
             metadata_={k: v for k, v in info.metadata.items() if k != OWNER_METADATA},
-            cache_control=None,
+            cache_control=info.headers.get("cache-control"),
             width=None,
             height=None,
             upload_id=None,
@@ -203,7 +638,62 @@ class Objects:
             created_at=now,
             updated_at=now,
         )
-        self.records.publish(record, (), upload_id=None)
+        created = self.object_created
+        self.records.publish(record, (), upload_id=None, then=None if created is None else lambda s: created(s, info))
+
+
+MAX_COPY_SIZE: Final = 5 * 1024**3  # S3's limit on CopyObject's source
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """S3's conditional write headers: ``If-None-Match: *`` (only if there is no object) and
+    ``If-Match`` (only over an object with one of those ETags, ``*`` for any)."""
+
+    if_match: str | None = None
+    if_none_match: bool = False
+
+    @property
+    def needed(self) -> bool:
+        return self.if_match is not None or self.if_none_match
+
+    def check(self, current: ObjectInfo | None) -> None:
+        """Raises PreconditionFailed (or NoSuchKey: If-Match and no object) unless it holds for
+        ``current``, the object there now (None: none)."""
+        if self.if_none_match and current is not None:
+            raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+        if self.if_match is not None:
+            if current is None:
+                raise NoSuchKey()
+            if not etag_matches(self.if_match, current.etag):
+                raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an ``If-Match``-style list of ETags (``*`` for any) names ``etag``."""
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag.removeprefix("W/").strip('"') == etag:
+            return True
+    return False
+
+
+def _is_variant_key(key: str) -> bool:
+    """``<level>/[<identity>/]_variants/…``: where processing keeps a file's variants."""
+    parts = key.split("/", 3)
+    return (len(parts) > 1 and parts[1] == VARIANTS_SEGMENT) or (len(parts) > 2 and parts[2] == VARIANTS_SEGMENT)
+
+
+def _not_staging(key: str) -> None:
+    # Staging keys take bytes only through their intent's presigned target (`put`, `put_part`).
+    if key.startswith(STAGING_PREFIX):
+        raise AccessDenied("access denied")
+
+
+async def _pieces(stream: ObjectStream) -> AsyncIterator[bytes]:
+    # A backend's pieces are bytes, or bytearrays it never touches again: either streams on as is.
+    async for chunk in stream:
+        yield cast(bytes, chunk)
 
 
 def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -64,6 +64,24 @@ class Presigner:
         )
         return PutTarget(url, headers)
 
+    def put_hoisted(self, key: str, *, content_type: str, metadata: Mapping[str, str], expires: int) -> str:
+        """A presigned PUT the client sends with ``Content-Type`` alone.
+
+        ``Content-Type`` is a signed header; the user metadata rides in the signed query as
+        ``x-amz-meta-*`` parameters (hoisted, as S3's presigners do), which S3 stores as the
+        object's metadata. The local data plane takes the metadata from the grant the caller
+        recorded (``files.objects.Objects.bind``); either way the URL cannot be changed to carry
+        other values.
+        """
+        return self.signer.presign(
+            "PUT",
+            object_url(self.endpoint, self.bucket, key),
+            expires=expires,
+            now=self.clock.now(),
+            headers={"content-type": content_type},
+            query={f"x-amz-meta-{name}": value for name, value in metadata.items()},
+        )
+
     def post(
         self,
         key: str,

@@ -8,7 +8,7 @@ garbage that cleanup collects; a row without a blob would be a bug).
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -247,13 +247,28 @@ class Records:
         assert found is not None
         return found
 
-    def publish(self, record: FileRecord, variants: Sequence[Variant], *, upload_id: str | None) -> list[str]:
+    def publish(
+        self,
+        record: FileRecord,
+        variants: Sequence[Variant],
+        *,
+        upload_id: str | None,
+        then: Callable[[Session], object] | None = None,
+    ) -> list[str]:
         """Writes a ready file's row and variants (its bytes are there already) and, with
-        ``upload_id``, marks the intent ready, in one transaction. Returns the keys of the variants
-        the row had before that it no longer has (the caller deletes their bytes)."""
-        return self._replace(record, variants, upload_id=upload_id)
+        ``upload_id``, marks the intent ready, in one transaction; ``then(session)`` runs last in
+        that transaction (what the new file causes: a queued job, an app's row). Returns the keys
+        of the variants the row had before that it no longer has (the caller deletes their bytes)."""
+        return self._replace(record, variants, upload_id=upload_id, then=then)
 
-    def _replace(self, record: FileRecord, variants: Sequence[Variant], *, upload_id: str | None = None) -> list[str]:
+    def _replace(
+        self,
+        record: FileRecord,
+        variants: Sequence[Variant],
+        *,
+        upload_id: str | None = None,
+        then: Callable[[Session], object] | None = None,
+    ) -> list[str]:
         now = self.clock.now()
         with self.db.session() as s:
             # The upsert locks the file's row first, so writers of one key take turns: each then
@@ -279,6 +294,8 @@ class Records:
                 upload = s.get(Upload, upload_id)
                 if upload is not None:
                     upload.status, upload.reason, upload.updated_at = "ready", None, now
+            if then is not None:
+                then(s)
         kept = {v.key for v in variants}
         return [k for k in old_variants if k not in kept]
 

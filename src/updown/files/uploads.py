@@ -25,7 +25,7 @@ from updown.clock import Clock
 from updown.core.keys import ACCESS_LEVELS, object_key
 from updown.core.postpolicy import PresignedPost
 from updown.db.engine import Database
-from updown.db.models.files import FileRecord, Upload
+from updown.db.models.files import FileRecord, FileVariant, Upload
 from updown.db.models.identities import Identity
 from updown.errors import (
     AccessDenied,
@@ -202,6 +202,13 @@ class Uploads:
             raise InvalidKey(f"names starting with {VARIANTS_SEGMENT}/ are reserved for variants")
         key = object_key(req.access_level, principal.identity_id, name)
         self.gate.check(principal, access.PUT, key, content_length=req.size, content_type=content_type)
+        if req.access_level == "public":
+            # As on the data plane: an existing public file's owner decides who may replace it.
+            owner = await anyio.to_thread.run_sync(self._owner_of, key)
+            if owner is not None:
+                self.gate.check(
+                    principal, access.PUT, key, object_owner=owner, content_length=req.size, content_type=content_type
+                )
         part_size = self._part_size(req) if req.mode == "multipart" else None
         now = self.clock.now()
         lifetime = self.settings.multipart_expires if req.mode == "multipart" else self.settings.expires
@@ -231,6 +238,18 @@ class Uploads:
         )
         await anyio.to_thread.run_sync(self._record_intent, row)
         return self._grant(row, part_size)
+
+    def _owner_of(self, key: str) -> str | None:
+        """The owner of the file at ``key``, or of the file ``key`` is a variant of."""
+        with self.db.session() as s:
+            found = s.execute(select(FileRecord.identity_id).where(FileRecord.key == key)).first()
+            if found is None:
+                found = s.execute(
+                    select(FileRecord.identity_id)
+                    .join(FileVariant, FileVariant.file_key == FileRecord.key)
+                    .where(FileVariant.key == key)
+                ).first()
+            return None if found is None else found[0]
 
     def _part_size(self, req: UploadRequest) -> int:
         size = req.part_size or self.settings.default_part_size

@@ -2,7 +2,10 @@
 
 Temporary SigV4 credentials are derived, not stored: the secret and the session token are HMACs
 of the access key id under a service key, so the database holds only who they belong to and when
-they expire, and a leaked database row grants nothing.
+they expire, and a leaked database row grants nothing. Service roles (``service_roles``, e.g. the
+events app's ``event-uploader``) get one long-lived key each, derived the same way from the role's
+name and stored nowhere: only the control plane signs with it (presigned URLs), and the data plane
+resolves it to a principal holding that role alone.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class IdentityPool:
         settings: IdentitySettings,
         *,
         credentials_key: bytes,
+        service_roles: tuple[str, ...] = (),
     ) -> None:
         self.db = db
         self.tokens = tokens
@@ -72,6 +76,7 @@ class IdentityPool:
         self.clock = clock
         self.settings = settings
         self._key = credentials_key
+        self._role_keys = {self._role_key_id(role): role for role in service_roles}
 
     # -- identities ---------------------------------------------------------------------------
 
@@ -202,12 +207,31 @@ class IdentityPool:
             )
         return IssuedCredentials(self._derive(key_id), principal.identity_id, expires_at)
 
+    def role_credentials(self, role: str) -> Credentials:
+        """The derived credentials of a service role (``service_roles``), for presigning only.
+
+        Raises:
+            ValueError: ``role`` is not one of this pool's service roles.
+        """
+        key_id = self._role_key_id(role)
+        if self._role_keys.get(key_id) != role:
+            raise ValueError(f"{role!r} is not a service role")
+        return self._derive(key_id)
+
+    def _role_key_id(self, role: str) -> str:
+        digest = hmac.new(self._key, f"role:{role}".encode(), "sha256").digest()
+        return "AKIA" + base64.b32encode(digest).decode()[:16]
+
     def resolve_temporary(self, access_key_id: str) -> tuple[Credentials, Principal] | None:
-        """The credentials and principal behind a temporary access key id, if live.
+        """The credentials and principal behind a temporary access key id, if live, or behind a
+        service role's key (a principal holding that role and no identity).
 
         None for unknown or expired keys, for users disabled since the keys were issued, and for
         keys whose sign-in session has ended (sign-out, a password change or reset).
         """
+        role = self._role_keys.get(access_key_id)
+        if role is not None:
+            return self._derive(access_key_id), Principal(kind="service", credential="sigv4", roles=(role,))
         if not access_key_id.startswith("ASIA") or len(access_key_id) != 20:
             return None
         with self.db.session() as s:

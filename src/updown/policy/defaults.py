@@ -19,6 +19,9 @@ ADMIN_POLICY = "admin-storage"
 SERVICE_POLICY = "service-storage"
 CDN_POLICY = "cdn-public-read"
 ADMIN_API_POLICY = "admin-api"
+EVENT_UPLOADER_POLICY = "event-uploader-storage"
+# The narrow service role event photo uploads are presigned for (apps/events.py): PUT under uploads/.
+EVENT_UPLOADER_ROLE = "event-uploader"
 # Non-storage resources the API guards with the same engine (e.g. POST /policy/simulate).
 API_ARN = "arn:updown:::"
 
@@ -29,6 +32,7 @@ DEFAULT_ROLE_POLICIES: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "admin": (ADMIN_POLICY, ADMIN_API_POLICY),
         "service": (SERVICE_POLICY,),
         "cdn": (CDN_POLICY,),
+        EVENT_UPLOADER_ROLE: (EVENT_UPLOADER_POLICY,),
     }
 )
 
@@ -54,6 +58,14 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                     "Action": "s3:GetObject",
                     "Resource": f"{arn}/public/*",
                 },
+                {
+                    # As Amplify's guest role: list public/, nothing else.
+                    "Sid": "ListPublic",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucket",
+                    "Resource": arn,
+                    "Condition": {"StringLike": {"s3:prefix": ["public/", "public/*"]}},
+                },
             ],
         },
         AUTHENTICATED_POLICY: {
@@ -68,10 +80,17 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                 {
                     # Stricter than Amplify on purpose: writing or deleting an existing public
                     # object needs its owner to be the caller. The caller passes the owner of an
-                    # existing object as updown:ObjectOwner; a new object has none.
+                    # existing object as updown:ObjectOwner; a new object has none. Aborting or
+                    # listing a multipart upload passes none either: its upload id is known to its
+                    # uploader alone (nobody lists public/ uploads: see ListOwnUploads).
                     "Sid": "PublicWriteOwnOrNew",
                     "Effect": "Allow",
-                    "Action": ["s3:PutObject", "s3:DeleteObject"],
+                    "Action": [
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
                     "Resource": f"{arn}/public/*",
                     "Condition": {"StringEqualsIfExists": {"updown:ObjectOwner": ME}},
                 },
@@ -84,7 +103,13 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                 {
                     "Sid": "OwnFiles",
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
                     "Resource": [f"{arn}/protected/{ME}/*", f"{arn}/private/{ME}/*"],
                 },
                 {
@@ -99,6 +124,24 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                                 "public/*",
                                 "protected/",
                                 "protected/*",
+                                f"private/{ME}/",
+                                f"private/{ME}/*",
+                            ]
+                        }
+                    },
+                },
+                {
+                    # Open multipart uploads name their upload ids: only under the caller's own
+                    # prefixes (public/ uploads are known to their uploader alone).
+                    "Sid": "ListOwnUploads",
+                    "Effect": "Allow",
+                    "Action": "s3:ListBucketMultipartUploads",
+                    "Resource": arn,
+                    "Condition": {
+                        "StringLike": {
+                            "s3:prefix": [
+                                f"protected/{ME}/",
+                                f"protected/{ME}/*",
                                 f"private/{ME}/",
                                 f"private/{ME}/*",
                             ]
@@ -141,6 +184,20 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                 },
             ],
         },
+        # The role event photo uploads are presigned for: it may only put images under uploads/
+        # (the events app's ObjectCreated step reads them from there; nothing serves uploads/).
+        EVENT_UPLOADER_POLICY: {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PutEventUploads",
+                    "Effect": "Allow",
+                    "Action": "s3:PutObject",
+                    "Resource": f"{arn}/uploads/*",
+                    "Condition": {"StringLike": {"updown:ContentType": "image/*"}},
+                },
+            ],
+        },
         # The role of requests presigned with the service credentials: the control plane decided
         # who may do what when it signed the URL; the signature binds the method and the key.
         SERVICE_POLICY: {
@@ -149,13 +206,19 @@ def default_documents(bucket: str = DEFAULT_BUCKET) -> dict[str, dict[str, Any]]
                 {
                     "Sid": "ServiceObjects",
                     "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:DeleteObject",
+                        "s3:AbortMultipartUpload",
+                        "s3:ListMultipartUploadParts",
+                    ],
                     "Resource": f"{arn}/*",
                 },
                 {
                     "Sid": "ServiceList",
                     "Effect": "Allow",
-                    "Action": "s3:ListBucket",
+                    "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
                     "Resource": arn,
                 },
             ],

@@ -27,6 +27,7 @@ from updown.processing.jobs import JobQueue
 from updown.storage.base import StorageBackend
 
 _BATCH = 500
+_LEVELS = ("public/", "protected/", "private/")
 _JOBS_KEPT = 7 * 86_400
 
 
@@ -138,7 +139,7 @@ class Cleanup:
 
     async def _sweep_orphans(self, report: Report, cutoff: float, dry_run: bool) -> None:
         seen: set[str] = set()
-        for level in ("public/", "protected/", "private/"):
+        for level in _LEVELS:
             batch: list[tuple[str, float]] = []
             async for item in self._keys(level):
                 batch.append(item)
@@ -147,7 +148,8 @@ class Cleanup:
                     batch = []
             await self._orphans_in(batch, cutoff, report, dry_run, seen)
         rows = await anyio.to_thread.run_sync(self._all_row_keys)
-        report.missing_blobs = sorted(k for k in rows if k not in seen)
+        # Only the levels were listed: a row elsewhere (an object written straight to uploads/) is not missing.
+        report.missing_blobs = sorted(k for k in rows if k not in seen and k.startswith(_LEVELS))
 
     async def _orphans_in(
         self, batch: list[tuple[str, float]], cutoff: float, report: Report, dry_run: bool, seen: set[str]

@@ -24,10 +24,13 @@ MAX_LIST_LIMIT: Final = 1000
 MIN_PART_SIZE: Final = 5 * 1024 * 1024
 MAX_PART_SIZE: Final = 5 * 1024**3
 MAX_PARTS: Final = 10_000
+# The HTTP headers S3 stores with an object at PUT (and copies) and serves it with.
+STORED_HEADERS: Final = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
 # Objects stream in chunks of this size (reads) and are written in batches of about this size.
 CHUNK_SIZE: Final = 1024 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL_OR_SURROGATE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 Chunk = bytes | bytearray
 """A piece of an object as a backend yields it: ``bytes``, or a ``bytearray`` the backend read
@@ -45,7 +48,8 @@ class ObjectInfo:
     ``etag`` is lower-case hex without quotes: the MD5 of the content for an object written in
     one part; S3's multipart form ``<hex>-<parts>`` for an object the S3 backend wrote in parts.
     ``metadata`` names are lower-case, without the ``x-amz-meta-`` prefix. ``last_modified`` is
-    seconds since the epoch.
+    seconds since the epoch. ``headers`` are the HTTP headers the object was stored with and is
+    served with (`STORED_HEADERS`, lower-case names), as S3 keeps them.
     """
 
     key: str
@@ -54,6 +58,7 @@ class ObjectInfo:
     content_type: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     last_modified: float = 0.0
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +73,24 @@ class ObjectSummary:
 
 @dataclass(frozen=True, slots=True)
 class ListPage:
-    """One page of a listing; ``next_token`` is None on the last page."""
+    """One page of a listing; ``next_token`` is None on the last page.
+
+    ``prefixes`` are the common prefixes of a listing with a delimiter (S3's ``CommonPrefixes``):
+    each stands for every key that starts with it, and counts as one entry against the page size.
+    ``last`` is the greatest entry of the page, key or prefix (S3's ``NextMarker``).
+    """
 
     items: tuple[ObjectSummary, ...]
     next_token: str | None
+    prefixes: tuple[str, ...] = ()
+
+    @property
+    def last(self) -> str | None:
+        key = self.items[-1].key if self.items else None
+        prefix = self.prefixes[-1] if self.prefixes else None
+        if key is None or prefix is None:
+            return key if prefix is None else prefix
+        return max(key, prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +184,7 @@ class StorageBackend(abc.ABC):
         metadata: Mapping[str, str] | None = None,
         content_length: int | None = None,
         max_size: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         """Store ``body`` under ``key``, replacing any previous object only once all of it is stored.
 
@@ -172,10 +192,12 @@ class StorageBackend(abc.ABC):
             key: the object key.
             body: the bytes, consumed once, chunk by chunk.
             content_type: stored and returned as is; `DEFAULT_CONTENT_TYPE` when None or empty.
-            metadata: user metadata; names are lower-cased. At most 2 KiB in all, names must be
-                HTTP tokens and values printable ASCII (they travel as ``x-amz-meta-*`` headers).
+            metadata: user metadata; names are lower-cased. At most 2 KiB of UTF-8 in all, names
+                must be HTTP tokens and values text without control characters (non-ASCII values
+                are kept as given, as S3 keeps them; `check_metadata` with ``unicode_values``).
             content_length: the declared size; a body shorter or longer is refused.
             max_size: the largest body accepted.
+            headers: HTTP headers to store and serve the object with (`check_headers`).
 
         Returns:
             The stored object's info (its ``etag`` computed while the bytes streamed).
@@ -223,24 +245,41 @@ class StorageBackend(abc.ABC):
         *,
         limit: int = MAX_LIST_LIMIT,
         continuation_token: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
     ) -> ListPage:
         """Objects whose key starts with ``prefix``, in UTF-8 byte order of keys (S3's order).
 
         Args:
             prefix: a plain string prefix (not validated as a key; ``""`` lists everything).
-            limit: page size, 1 to 1000.
+            limit: page size, 1 to 1000 (keys and common prefixes together).
             continuation_token: the previous page's ``next_token``; only meaningful to the
-                backend that issued it.
+                backend that issued it (and with the same prefix and delimiter).
+            delimiter: S3's delimiter: a key with it after ``prefix`` is rolled up into the
+                common prefix up to and including its first occurrence there (``ListPage.prefixes``),
+                listed once, in order among the keys. None or ``""``: no roll-up.
+            start_after: list only entries after this string (S3's ``start-after``/``marker``); a
+                common prefix at or before it is left out too. Ignored with a continuation token.
 
         Raises:
             InvalidArgument: bad limit or token.
         """
 
     @abc.abstractmethod
-    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+    async def copy(
+        self,
+        src: str,
+        dst: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         """Copy an object; ``metadata`` None keeps the source's, a mapping replaces it.
 
-        The content type is kept. Returns the new object's info.
+        The content type and stored headers are kept unless ``content_type`` or ``headers`` is
+        given (with ``metadata``: S3's REPLACE directive replaces all three). Returns the new
+        object's info.
 
         Raises:
             NoSuchKey: nothing under ``src``.
@@ -337,8 +376,13 @@ def check_content_type(content_type: str | None) -> str:
     return content_type
 
 
-def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """User metadata with lower-cased names; raises InvalidArgument if S3 would refuse it."""
+def check_metadata(metadata: Mapping[str, str] | None, *, unicode_values: bool = False) -> dict[str, str]:
+    """User metadata with lower-cased names; raises InvalidArgument if S3 would refuse it.
+
+    Values are printable ASCII, or with ``unicode_values`` any text without control characters
+    (S3 keeps non-ASCII values as the Unicode text given; they travel RFC 2047 encoded). The 2 KiB
+    limit counts names and values in UTF-8 bytes, as S3 does.
+    """
     if not metadata:
         return {}
     clean: dict[str, str] = {}
@@ -348,15 +392,37 @@ def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
             raise InvalidArgument("metadata names and values must be strings")
         if _TOKEN.fullmatch(name) is None:
             raise InvalidArgument(f"metadata name {name!r} is not an HTTP token")
-        if not _printable_ascii(value):
+        if unicode_values:
+            if _CONTROL_OR_SURROGATE.search(value) is not None:
+                raise InvalidArgument(f"metadata value for {name!r} has a control character")
+        elif not _printable_ascii(value):
             raise InvalidArgument(f"metadata value for {name!r} must be printable ASCII")
         lower = name.lower()
         if lower in clean:
             raise InvalidArgument(f"metadata name {lower!r} given twice")
         clean[lower] = value
-        total += len(lower) + len(value)
+        total += len(lower) + len(value.encode())
     if total > MAX_METADATA_BYTES:
         raise InvalidArgument(f"metadata is {total} bytes; the limit is {MAX_METADATA_BYTES}")
+    return clean
+
+
+def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers to store with an object: `STORED_HEADERS` only (lower-cased names), each a
+    printable ASCII value of at most 1024 characters; empty ones are left out.
+
+    Raises:
+        InvalidArgument: another header, or a value that cannot travel in a header.
+    """
+    clean: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        lower = name.lower()
+        if lower not in STORED_HEADERS:
+            raise InvalidArgument(f"{name} is not a header objects are stored with")
+        if len(value) > 1024 or not _printable_ascii(value):
+            raise InvalidArgument(f"{name} must be printable ASCII, at most 1024 characters")
+        if value.strip():
+            clean[lower] = value.strip()
     return clean
 
 

@@ -23,6 +23,9 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.header import decode_header
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
 import boto3
@@ -63,6 +66,7 @@ from updown.storage.base import (
     PartInfo,
     StorageBackend,
     check_content_type,
+    check_headers,
     check_limit,
     check_metadata,
     check_part_list,
@@ -186,10 +190,12 @@ class S3Backend(StorageBackend):
         metadata: Mapping[str, str] | None = None,
         content_length: int | None = None,
         max_size: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         clean = validate_key(key)
         ctype = check_content_type(content_type)
-        meta = check_metadata(metadata)
+        meta = check_metadata(metadata, unicode_values=True)
+        stored = check_headers(headers)
         meter = BodyMeter(content_length, max_size)
         buffer = bytearray()
         upload_id: str | None = None
@@ -205,7 +211,8 @@ class S3Backend(StorageBackend):
                             Bucket=self.bucket,
                             Key=clean,
                             ContentType=ctype,
-                            Metadata=meta,
+                            Metadata=_wire(meta),
+                            **_header_params(stored),
                         )
                         upload_id = created["UploadId"]
                     part = bytes(buffer[: self._part_size])
@@ -213,7 +220,7 @@ class S3Backend(StorageBackend):
                     parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, part))
             meter.finish()
             if upload_id is None:
-                etag = await _call(self._put_object, clean, bytes(buffer), ctype, meta)
+                etag = await _call(self._put_object, clean, bytes(buffer), ctype, meta, stored)
             else:
                 if buffer:
                     parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, bytes(buffer)))
@@ -231,9 +238,11 @@ class S3Backend(StorageBackend):
                 # still runs to its end in its thread.
                 await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(self._abort, clean, upload_id)))
             raise
-        return ObjectInfo(clean, meter.total, etag.strip('"'), ctype, meta, time.time())
+        return ObjectInfo(clean, meter.total, etag.strip('"'), ctype, meta, time.time(), stored)
 
-    def _put_object(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> str:
+    def _put_object(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str], headers: dict[str, str]
+    ) -> str:
         # Hashing happens here, in the thread, not on the event loop.
         answer = self._client.put_object(
             Bucket=self.bucket,
@@ -241,7 +250,8 @@ class S3Backend(StorageBackend):
             Body=data,
             ContentMD5=_md5_base64(data),
             ContentType=content_type,
-            Metadata=metadata,
+            Metadata=_wire(metadata),
+            **_header_params(headers),
         )
         return answer["ETag"]
 
@@ -285,6 +295,7 @@ class S3Backend(StorageBackend):
             answer.get("ContentType") or "",
             _lower(answer.get("Metadata", {})),
             answer["LastModified"].timestamp(),
+            _stored_headers(answer),
         )
         reader = _Body(answer["Body"])
 
@@ -307,6 +318,7 @@ class S3Backend(StorageBackend):
             answer.get("ContentType") or "",
             _lower(answer.get("Metadata", {})),
             answer["LastModified"].timestamp(),
+            _stored_headers(answer),
         )
 
     async def delete(self, key: str) -> None:
@@ -319,11 +331,17 @@ class S3Backend(StorageBackend):
         *,
         limit: int = MAX_LIST_LIMIT,
         continuation_token: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
     ) -> ListPage:
         check_limit(limit)
         extra: dict[str, Any] = {}
         if continuation_token:
             extra["ContinuationToken"] = continuation_token
+        elif start_after:
+            extra["StartAfter"] = start_after
+        if delimiter:
+            extra["Delimiter"] = delimiter
         answer = await _call(
             self._client.list_objects_v2,
             Bucket=self.bucket,
@@ -340,18 +358,38 @@ class S3Backend(StorageBackend):
             )
             for item in answer.get("Contents", [])
         )
+        prefixes = tuple(p["Prefix"] for p in answer.get("CommonPrefixes", []) if "Prefix" in p)
         token = answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
-        return ListPage(items, token)
+        return ListPage(items, token, prefixes)
 
-    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+    async def copy(
+        self,
+        src: str,
+        dst: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         source = validate_key(src)
         target = validate_key(dst)
-        meta = None if metadata is None else check_metadata(metadata)
+        meta = None if metadata is None else check_metadata(metadata, unicode_values=True)
+        ctype = None if content_type is None else check_content_type(content_type)
+        stored = None if headers is None else check_headers(headers)
         for _ in range(_COPY_RETRIES):
             info = await self.head(source)
+            new_type = info.content_type if ctype is None else ctype
+            new_headers = dict(info.headers) if stored is None else stored
             extra: dict[str, Any] = {"MetadataDirective": "COPY"}
-            if meta is not None:
-                extra = {"MetadataDirective": "REPLACE", "Metadata": meta, "ContentType": info.content_type}
+            if meta is not None or ctype is not None or stored is not None:
+                # REPLACE replaces all of them: what is not replaced is given again as it was.
+                kept = info.metadata if meta is None else meta
+                extra = {
+                    "MetadataDirective": "REPLACE",
+                    "Metadata": _wire(kept),
+                    "ContentType": new_type,
+                    **_header_params(new_headers),
+                }
             try:
                 # CopySourceIfMatch pins the version we just read, so size and type stay true.
                 answer = await _call(
@@ -369,9 +407,10 @@ class S3Backend(StorageBackend):
                 target,
                 info.size,
                 result.get("ETag", info.etag).strip('"'),
-                info.content_type,
+                new_type,
                 info.metadata if meta is None else meta,
                 result["LastModified"].timestamp() if "LastModified" in result else time.time(),
+                new_headers,
             )
         raise ServiceUnavailable("the source kept changing while being copied")
 
@@ -389,7 +428,7 @@ class S3Backend(StorageBackend):
             Bucket=self.bucket,
             Key=validate_key(key),
             ContentType=check_content_type(content_type),
-            Metadata=check_metadata(metadata),
+            Metadata=_wire(check_metadata(metadata, unicode_values=True)),
             **extra,
         )
         return created["UploadId"]
@@ -407,6 +446,8 @@ class S3Backend(StorageBackend):
         clean = validate_key(key)
         check_part_number(part_number)
         meter = BodyMeter(content_length, MAX_PART_SIZE if max_size is None else min(max_size, MAX_PART_SIZE))
+        # NoSuchUpload before a byte of the body is read (or spooled), as the local backend answers.
+        await _call(self._client.list_parts, Bucket=self.bucket, Key=clean, UploadId=upload_id, MaxParts=1)
         # A part can be 5 GiB: spooled to a temporary file past one chunk, never held whole.
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             digest = hashlib.md5(usedforsecurity=False)
@@ -471,6 +512,9 @@ class S3Backend(StorageBackend):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for upload in page.get("Uploads", []):
                     out.append(MultipartUpload(upload["Key"], upload["UploadId"], upload["Initiated"].timestamp()))
+            # S3 lists by key, then initiation; a store that does not (moto) still does here. The
+            # sort is stable: the store's order within a key stays.
+            out.sort(key=lambda u: u.key)
             return tuple(out)
 
         return await _call(fetch)
@@ -550,4 +594,62 @@ def _md5_base64(data: bytes) -> str:
 
 
 def _lower(metadata: Mapping[str, str]) -> dict[str, str]:
-    return {name.lower(): value for name, value in metadata.items()}
+    return {name.lower(): _unwire(value) for name, value in metadata.items()}
+
+
+# Stored headers (`STORED_HEADERS`) and boto3's names for them.
+_HEADER_PARAMS: Final = {
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+    "expires": "Expires",
+}
+
+
+def _header_params(headers: Mapping[str, str]) -> dict[str, Any]:
+    """boto3's parameters for stored headers; an Expires that is no HTTP date is left out (boto3
+    takes a timestamp)."""
+    params: dict[str, Any] = {}
+    for name, value in headers.items():
+        if name == "expires":
+            try:
+                params["Expires"] = parsedate_to_datetime(value)
+            except (TypeError, ValueError, IndexError):
+                continue
+        else:
+            params[_HEADER_PARAMS[name]] = value
+    return params
+
+
+def _stored_headers(answer: Mapping[str, Any]) -> dict[str, str]:
+    """The stored headers of a HEAD or GET answer."""
+    out = {name: answer[param] for name, param in _HEADER_PARAMS.items() if name != "expires" and answer.get(param)}
+    expires = answer.get("ExpiresString") or answer.get("Expires")
+    if isinstance(expires, datetime):
+        expires = format_datetime(expires.astimezone(UTC), usegmt=True)
+    if expires:
+        out["expires"] = str(expires)
+    return out
+
+
+def _wire(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Metadata as it travels in headers: non-ASCII values RFC 2047 encoded (S3 decodes them and
+    keeps the text, and encodes them so again when it answers)."""
+    return {
+        name: value if value.isascii() else f"=?UTF-8?B?{base64.b64encode(value.encode()).decode()}?="
+        for name, value in metadata.items()
+    }
+
+
+def _unwire(value: str) -> str:
+    """A metadata value as S3 answers it, RFC 2047 encoded words decoded."""
+    if not (value.startswith("=?") and value.endswith("?=")):
+        return value
+    try:
+        return "".join(
+            text.decode(charset or "ascii") if isinstance(text, bytes) else text
+            for text, charset in decode_header(value)
+        )
+    except (LookupError, UnicodeDecodeError):
+        return value

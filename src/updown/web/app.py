@@ -6,6 +6,7 @@ data path. Everything is built from a :class:`~updown.runtime.Runtime` by :func:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +18,11 @@ from updown import __version__
 from updown.core.sigv4 import Credentials
 from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
-from updown.web import problems
+from updown.web import graphql, problems
 from updown.web.cdn import Cdn
 from updown.web.headerlimit import HeaderLimit
 from updown.web.metrics import Metrics
-from updown.web.routes import auth, health, identity, pages, policy, storage, wellknown
+from updown.web.routes import auth, events, health, identity, pages, policy, storage, wellknown
 from updown.web.s3.app import DataPlane
 from updown.web.ui.assets import static_app
 
@@ -65,18 +66,30 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     api.include_router(identity.router)
     api.include_router(policy.router)
     api.include_router(storage.router)
+    api.include_router(events.router)
+    api.include_router(graphql.router(runtime.settings), prefix="/graphql")
     api.include_router(pages.router)
     api.mount("/static", static_app(), name="static")
     return api
 
 
 class Dispatcher:
-    """Routes a request by path prefix: byte paths to their ASGI apps, the rest to the API."""
+    """Routes a request by path prefix: byte paths to their ASGI apps, the rest to the API; with
+    ``signed_root``, an S3-signed request anywhere else goes to that data plane (S3 tools given
+    only ``host:port``; the API never takes AWS signatures, so nothing of it is shadowed)."""
 
-    def __init__(self, api: ASGIApp, byte_paths: dict[str, ASGIApp], max_json_body: int) -> None:
+    def __init__(
+        self,
+        api: ASGIApp,
+        byte_paths: dict[str, ASGIApp],
+        max_json_body: int,
+        *,
+        signed_root: ASGIApp | None = None,
+    ) -> None:
         self.api = api
         self.byte_paths = tuple(byte_paths.items())
         self.max_json_body = max_json_body
+        self.signed_root = signed_root
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -85,9 +98,23 @@ class Dispatcher:
                 if path == prefix or path.startswith(prefix + "/"):
                     await app(scope, receive, send)
                     return
+            if self.signed_root is not None and _s3_signed(scope):
+                await self.signed_root(scope, receive, send)
+                return
             await self.api(scope, _limited(scope, receive, self.max_json_body), send)
             return
         await self.api(scope, receive, send)
+
+
+def _s3_signed(scope: Scope) -> bool:
+    """An AWS-signed request: an ``AWS4-…`` (or SigV2 ``AWS …``) Authorization header, or a
+    presigned query (SigV4, or SigV2's ``AWSAccessKeyId``). Not verified here: the data plane does
+    that, and answers SigV2 with an S3 error rather than the API's 404."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return bool(value.startswith((b"AWS4-", b"AWS ")))
+    query: bytes = scope.get("query_string", b"")
+    return b"X-Amz-Credential=" in query or b"X-Amz-Signature=" in query or b"AWSAccessKeyId=" in query
 
 
 def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
@@ -114,7 +141,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
     metrics = Metrics()
     api = create_api(runtime, metrics)
     settings = runtime.settings
-    dataplane = DataPlane(
+    plane = functools.partial(
+        DataPlane,
         runtime.objects,
         bucket=settings.storage.bucket,
         region=settings.s3.region,
@@ -124,13 +152,15 @@ def create_app(runtime: Runtime) -> ASGIApp:
         cors_origins=settings.storage.cors_origins,
         resolve_temporary=runtime.identity.resolve_temporary,
     )
+    dataplane = plane()
+    root = plane(prefix="", virtual_hosts=True) if settings.s3.serve_at_root else None
     cdn = Cdn(
         runtime.objects,
         runtime.records,
         max_age=settings.processing.cdn_max_age,
         cors_origins=settings.storage.cors_origins,
     )
-    dispatcher = Dispatcher(api, {"/s3": dataplane, "/cdn": cdn}, settings.server.max_json_body)
+    dispatcher = Dispatcher(api, {"/s3": dataplane, "/cdn": cdn}, settings.server.max_json_body, signed_root=root)
     return metrics.wrap(HeaderLimit(_ProblemGuard(dispatcher), limit=settings.server.max_header_bytes))
 
 

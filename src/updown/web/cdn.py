@@ -77,6 +77,8 @@ class Cdn:
             raise NoSuchKey("no such file")
 
         def extra(headers: list[tuple[bytes, bytes]]) -> None:
+            # The CDN's own Cache-Control, in place of one the object was stored with.
+            headers[:] = [h for h in headers if h[0] != b"cache-control"]
             headers.append((b"cache-control", cache_control))
 
         await serving.stream_object(

@@ -5,6 +5,7 @@ attachment unless a safe image type).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from email.utils import formatdate, parsedate_to_datetime
@@ -160,23 +161,36 @@ def object_headers(info: ObjectInfo, overrides: Mapping[str, str], *, hidden: fr
         b"x-content-type-options": b"nosniff",
         b"content-security-policy": b"sandbox",
     }
+    # The headers the object was stored with (Cache-Control, …), as S3 serves them.
+    for name, stored in info.headers.items():
+        out[name.encode()] = stored.encode("latin-1", "replace")
     for param, header in RESPONSE_OVERRIDES.items():
         value = overrides.get(param)
         if value is not None:
             if not value or not all(0x20 <= ord(c) <= 0x7E for c in value):
                 raise InvalidArgument(f"{param} must be printable ASCII")
             out[header] = value.encode()
-    if b"content-disposition" not in out:
+    disposition = out.get(b"content-disposition")
+    # Only the signer's override may show an unsafe type inline; a stored disposition may not.
+    overridden = "response-content-disposition" in overrides
+    if disposition is None or (not overridden and not disposition.lower().startswith(b"attachment")):
         media_type = out[b"content-type"].split(b";", 1)[0].strip().lower().decode("latin-1")
         if media_type not in SAFE_INLINE_TYPES:
             out[b"content-disposition"] = b"attachment"
     headers = [*validator_headers(info), *out.items()]
     headers += [
-        (f"{META_PREFIX}{name}".encode(), value.encode("latin-1"))
+        (f"{META_PREFIX}{name}".encode(), metadata_value(value))
         for name, value in info.metadata.items()
         if name not in hidden
     ]
     return headers
+
+
+def metadata_value(value: str) -> bytes:
+    """A user metadata value as a header: ASCII as is, other text RFC 2047 encoded, as S3 answers."""
+    if value.isascii():
+        return value.encode()
+    return b"=?UTF-8?B?" + base64.b64encode(value.encode()) + b"?="
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -210,6 +210,8 @@ def test_verify_presigned_malformed_parameter_refused(old: str, new: str, messag
     with pytest.raises(AuthorizationQueryParametersError) as info:
         check(parts)
     assert message in info.value.detail
+    # S3 answers X-Amz-Expires faults with 403, the other malformed fields with 400.
+    assert info.value.forbidden == old.startswith("X-Amz-Expires")
 
 
 def _replaced(old: str, new: str) -> RequestParts:
@@ -308,6 +310,13 @@ def header_signed(override: dict[str, str] | None = None) -> RequestParts:
     signed = Signer(CREDS, REGION).sign_headers("PUT", URL, now=NOW, headers={"content-type": "image/png"})
     headers = {k.lower(): v for k, v in signed.headers.items()} | {"content-type": "image/png"} | (override or {})
     return parts_for(URL, headers={k: v for k, v in headers.items() if v != "-"})
+
+
+def test_verify_header_signed_keeps_the_seed_signature() -> None:
+    # An aws-chunked body's chunk signatures chain from the request's own signature.
+    signed = Signer(CREDS, REGION).sign_headers("PUT", URL, now=NOW, headers={"content-type": "image/png"})
+    assert check(header_signed()).signature == signed.signature
+    assert check(presigned()).signature == presigned().query_string.decode().rpartition("X-Amz-Signature=")[2]  # type: ignore[union-attr]
 
 
 def test_verify_header_signed_accepted_within_skew() -> None:

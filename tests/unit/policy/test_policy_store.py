@@ -22,12 +22,14 @@ def test_policy_store_defaults_map_each_role_to_its_policy() -> None:
         "admin": ("admin-storage", "admin-api"),
         "service": ("service-storage",),
         "cdn": ("cdn-public-read",),
+        "event-uploader": ("event-uploader-storage",),
     }
     assert set(store.policies) == {
         "guest-storage",
         "authenticated-storage",
         "admin-storage",
         "admin-api",
+        "event-uploader-storage",
         "service-storage",
         "cdn-public-read",
     }

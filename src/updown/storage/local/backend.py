@@ -10,7 +10,8 @@ Layout (POSIX; ``<root>`` is resolved once, at construction)::
 
 Keys never become paths directly. Each segment is encoded so that the result is safe on any
 POSIX file system, including case-insensitive ones: ``a-z 0-9 - _ .`` stay, ``A-Z`` become ``!`` +
-lower case, every other byte of the UTF-8 becomes ``%xx``, and a leading ``.`` is escaped too. An
+lower case, every other byte of the UTF-8 becomes ``%xx``, a leading ``.`` is escaped too, and an
+empty segment (``a//b``, a folder marker's trailing ``/``) is a lone ``%``. An
 encoded segment over 200 characters is replaced by ``#`` + its SHA-256 (a prefix directory named so
 holds a ``#name`` file with the segment, for listing). The object directory's ``@`` suffix never
 occurs in an encoded segment, so ``a`` (``a@/``) and ``a/b`` (``a/b@/``) coexist. The mapped path
@@ -38,7 +39,7 @@ import secrets
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, ParamSpec, TypeVar
@@ -67,6 +68,7 @@ from updown.storage.base import (
     PartInfo,
     StorageBackend,
     check_content_type,
+    check_headers,
     check_limit,
     check_metadata,
     check_part_number,
@@ -83,6 +85,8 @@ T = TypeVar("T")
 META: Final = "meta"
 NAME_FILE: Final = "#name"
 OBJECT_SUFFIX: Final = "@"
+# An empty key segment (``a//b``, ``dir/``): a lone ``%``, which no other segment encodes to.
+EMPTY_SEGMENT: Final = "%"
 _MAX_SEGMENT_NAME: Final = 200
 _SAFE: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 _FILE_MODE: Final = 0o600
@@ -116,6 +120,8 @@ class _Record:
             "metadata": dict(i.metadata),
             "lastModified": i.last_modified,
         }
+        if i.headers:
+            doc["headers"] = dict(i.headers)
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
 
     @classmethod
@@ -128,6 +134,7 @@ class _Record:
             content_type=str(doc["contentType"]),
             metadata={str(k): str(v) for k, v in doc["metadata"].items()},
             last_modified=float(doc["lastModified"]),
+            headers={str(k): str(v) for k, v in doc.get("headers", {}).items()},
         )
         return cls(info, str(doc["version"]))
 
@@ -179,16 +186,18 @@ class LocalBackend(StorageBackend):
         metadata: Mapping[str, str] | None = None,
         content_length: int | None = None,
         max_size: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ObjectInfo:
         clean = validate_key(key)
         obj_dir = self.object_dir(clean)
         ctype = check_content_type(content_type)
-        meta = check_metadata(metadata)
+        meta = check_metadata(metadata, unicode_values=True)
+        stored = check_headers(headers)
         meter = BodyMeter(content_length, max_size)
         version = secrets.token_hex(16)
         temp, etag = await self._receive(body, meter, self._tmp / f"{version}.data")
         try:
-            info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time())
+            info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time(), stored)
             await _in_thread(self._commit, temp, obj_dir, _Record(info, version))
             return info
         except BaseException:
@@ -359,29 +368,52 @@ class LocalBackend(StorageBackend):
         *,
         limit: int = MAX_LIST_LIMIT,
         continuation_token: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
     ) -> ListPage:
         check_limit(limit)
-        after = _decode_token(continuation_token) if continuation_token else None
-        return await _in_thread(self._list, prefix, limit, after)
+        after = _decode_token(continuation_token) if continuation_token else (start_after or None)
+        return await _in_thread(self._list, prefix, limit, after, delimiter or None)
 
-    def _list(self, prefix: str, limit: int, after: str | None) -> ListPage:
+    def _list(self, prefix: str, limit: int, after: str | None, delimiter: str | None) -> ListPage:
+        """One page; a common prefix found is handed to the walk as ``skip``, which then leaves
+        the rest of it unvisited: listing ``a/`` with delimiter ``/`` reads one object per
+        sub-directory, however many are below it."""
         items: list[ObjectSummary] = []
-        for key, obj_dir in self._walk(self._objects, "", prefix, after):
+        prefixes: list[str] = []
+        skip: list[str] = []
+        last = ""
+        for key, obj_dir in self._walk(self._objects, "", prefix, after, skip):
             record = _read_record(obj_dir)
             if record is None or record.info.key != key:
                 continue  # deleted meanwhile
-            if len(items) == limit:
-                return ListPage(tuple(items), _encode_token(items[-1].key))
+            common = None
+            if delimiter is not None and (at := key.find(delimiter, len(prefix))) >= 0:
+                common = key[: at + len(delimiter)]
+                skip[:] = [common]
+                if after is not None and common <= after:
+                    continue  # listed before (the continuation token or marker names it)
+            if len(items) + len(prefixes) == limit:
+                return ListPage(tuple(items), _encode_token(last), tuple(prefixes))
+            if common is not None:
+                prefixes.append(common)
+                last = common
+                continue
             i = record.info
             items.append(ObjectSummary(i.key, i.size, i.etag, i.last_modified))
-        return ListPage(tuple(items), None)
+            last = key
+        return ListPage(tuple(items), None, tuple(prefixes))
 
-    def _walk(self, directory: Path, base: str, prefix: str, after: str | None) -> Iterator[tuple[str, Path]]:
+    def _walk(
+        self, directory: Path, base: str, prefix: str, after: str | None, skip: MutableSequence[str]
+    ) -> Iterator[tuple[str, Path]]:
         """Yield ``(key, object dir)`` under ``directory`` (keys starting with ``base``) in key order.
 
         Python compares str by code point, which is the UTF-8 byte order S3 lists in. Objects sort
         as their segment, prefix directories as segment + "/": every key below a prefix
         directory starts with that, so a depth-first walk in this order yields keys in order.
+        Keys starting with ``skip[0]`` (set by the consumer between items) are not yielded, and
+        directories wholly inside it are not entered.
         """
         children: list[tuple[str, bool, Path]] = []
         try:
@@ -398,6 +430,8 @@ class LocalBackend(StorageBackend):
             children.append((base + segment + ("" if is_object else "/"), is_object, Path(entry.path)))
         children.sort()
         for name, is_object, path in children:
+            if skip and name.startswith(skip[0]):
+                continue
             if is_object:
                 if name.startswith(prefix) and (after is None or name > after):
                     yield name, path
@@ -406,7 +440,7 @@ class LocalBackend(StorageBackend):
                 continue
             if after is not None and not after.startswith(name) and name < after:
                 continue  # every key below sorts before `after`
-            yield from self._walk(path, name, prefix, after)
+            yield from self._walk(path, name, prefix, after, skip)
 
     def _segment_name(self, path: Path, is_object: bool) -> str | None:
         name = path.name[:-1] if is_object else path.name
@@ -423,14 +457,31 @@ class LocalBackend(StorageBackend):
         except (OSError, UnicodeDecodeError):
             return None
 
-    async def copy(self, src: str, dst: str, *, metadata: Mapping[str, str] | None = None) -> ObjectInfo:
+    async def copy(
+        self,
+        src: str,
+        dst: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
         src_dir = self.object_dir(src)
         clean = validate_key(dst)
         dst_dir = self.object_dir(clean)
-        meta = None if metadata is None else check_metadata(metadata)
-        return await _in_thread(self._copy, src_dir, clean, dst_dir, meta)
+        meta = None if metadata is None else check_metadata(metadata, unicode_values=True)
+        ctype = None if content_type is None else check_content_type(content_type)
+        stored = None if headers is None else check_headers(headers)
+        return await _in_thread(self._copy, src_dir, clean, dst_dir, (meta, ctype, stored))
 
-    def _copy(self, src_dir: Path, dst: str, dst_dir: Path, metadata: dict[str, str] | None) -> ObjectInfo:
+    def _copy(
+        self,
+        src_dir: Path,
+        dst: str,
+        dst_dir: Path,
+        replace: tuple[dict[str, str] | None, str | None, dict[str, str] | None],
+    ) -> ObjectInfo:
+        metadata, content_type, headers = replace
         version = secrets.token_hex(16)
         data = self._tmp / f"{version}.data"
         for _ in range(_RETRIES):
@@ -457,9 +508,10 @@ class LocalBackend(StorageBackend):
             dst,
             src_info.size,
             src_info.etag,
-            src_info.content_type,
+            src_info.content_type if content_type is None else content_type,
             src_info.metadata if metadata is None else metadata,
             time.time(),
+            src_info.headers if headers is None else headers,
         )
         self._commit(data, dst_dir, _Record(info, version))
         return info
@@ -474,7 +526,8 @@ class LocalBackend(StorageBackend):
     ) -> str:
         clean = validate_key(key)
         self.object_dir(clean)
-        return await _in_thread(self._parts.create, clean, check_content_type(content_type), check_metadata(metadata))
+        meta = check_metadata(metadata, unicode_values=True)
+        return await _in_thread(self._parts.create, clean, check_content_type(content_type), meta)
 
     async def put_part(
         self,
@@ -607,6 +660,8 @@ class _Reader:
 
 
 def _encode_segment(segment: str) -> str:
+    if not segment:
+        return EMPTY_SEGMENT  # a//b, or a folder marker's trailing /
     out: list[str] = []
     for ch in segment:
         if ch in _SAFE:
@@ -625,6 +680,8 @@ def _encode_segment(segment: str) -> str:
 
 def _decode_segment(name: str) -> str:
     """Invert `_encode_segment` for non-hashed names; ValueError for a name we never make."""
+    if name == EMPTY_SEGMENT:
+        return ""
     out = bytearray()
     i = 0
     while i < len(name):

@@ -30,7 +30,7 @@ from typing import Final
 from urllib.parse import quote, unquote_to_bytes
 
 import anyio.to_thread
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from updown.auth.principal import SERVICE, Principal
 from updown.clock import Clock
@@ -62,13 +62,18 @@ UNSUPPORTED: Final = frozenset(
 class Exchange:
     """One request: what was parsed from it, and whether the answer has started."""
 
-    __slots__ = ("bucket", "headers", "key", "method", "origin", "query", "raw_path", "request_id", "scope", "started")
+    __slots__ = (
+        "body_read", "bucket", "headers", "key", "method", "origin", "query", "raw_path", "request_id", "scope",
+        "started",
+    )  # fmt: skip
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
         self.method: str = scope["method"]
         self.request_id = secrets.token_hex(8).upper()
         self.started = False
+        # Whether the request body has been read to its end (bodies come with PUT and POST only).
+        self.body_read = self.method not in ("PUT", "POST")
         self.key: str | None = None
         self.bucket: str | None = None
         self.headers: dict[str, str] = {}
@@ -93,6 +98,7 @@ class DataPlane:
         resolve_temporary: ResolveTemporary | None = None,
         cors_origins: tuple[str, ...] = (),
         prefix: str = "/s3",
+        virtual_hosts: bool = False,
     ) -> None:
         self.objects = objects
         self.bucket = bucket
@@ -103,13 +109,15 @@ class DataPlane:
         self._resolve_temporary = resolve_temporary
         self.cors_origins = frozenset(cors_origins)
         self._prefix = prefix.encode()
+        # At the root of an origin, ``{bucket}.{host}`` addresses the bucket (virtual-hosted style).
+        self._virtual_host = f"{bucket}.".encode() if virtual_hosts else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         ex = Exchange(scope)
         try:
-            await self._handle(ex, receive, send)
+            await self._handle(ex, receive if ex.body_read else _tracking(ex, receive), send)
         except Exception as exc:
             if ex.started:
                 # Too late for an error document: the connection is dropped, so the client sees a
@@ -126,6 +134,10 @@ class DataPlane:
             headers = [(b"content-type", s3xml.XML_TYPE), (b"content-length", str(len(body)).encode())]
             if status == 405:
                 headers.append((b"allow", ", ".join(cors.METHODS).encode()))
+            if not ex.body_read:
+                # Refused before its body was read (a failed condition, a bad header): the rest of
+                # the body may still be on its way, so this connection cannot carry another request.
+                headers.append((b"connection", b"close"))
             try:
                 await self.start(ex, send, status, headers)
                 await send({"type": "http.response.body", "body": body})
@@ -153,7 +165,9 @@ class DataPlane:
         ex.headers = s3http.request_headers(ex.scope["headers"])
         ex.origin = ex.headers.get("origin")
         ex.query = s3http.query_params(ex.scope.get("query_string", b""))
-        raw = ex.raw_path
+        raw = ex.raw_path  # the path as signed; routing may see the bucket of the Host header before it
+        if self._virtual_host is not None and ex.headers.get("host", "").encode().startswith(self._virtual_host):
+            raw = b"/" + self._virtual_host[:-1] + raw
         if raw in (self._prefix, self._prefix + b"/"):
             handler = _service_handler(ex)
         else:
@@ -221,6 +235,18 @@ class DataPlane:
             "source_ip": client[0] if client else None,
             "secure_transport": ex.scope.get("scheme") == "https",
         }
+
+
+def _tracking(ex: Exchange, receive: Receive) -> Receive:
+    """``receive`` noting in ``ex.body_read`` when the body's last message has arrived."""
+
+    async def tracked() -> Message:
+        message = await receive()
+        if not message.get("more_body", False):
+            ex.body_read = True
+        return message
+
+    return tracked
 
 
 def _unsupported(ex: Exchange) -> str | None:

@@ -1,5 +1,5 @@
-"""S3's XML answers: the one place where updown errors become S3 error documents (and codes), and
-the ListObjectsV2 and POST-upload result documents.
+"""S3's XML answers: the one place where updown errors become S3 error documents (and codes), the
+POST-upload result document, and the pieces every other answer is built of (`document`, `el`).
 
 S3 has codes of its own where updown's vocabulary differs: an expired URL is ``AccessDenied``
 ("Request has expired"), an invalid key ``InvalidArgument`` (S3 has no ``InvalidKey``), a header
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from updown.errors import (
+    AuthorizationQueryParametersError,
     EntityTooLarge,
     InvalidKey,
     NotImplementedHere,
@@ -23,7 +23,6 @@ from updown.errors import (
     ServerError,
     UpdownError,
 )
-from updown.storage.base import ListPage
 
 log = logging.getLogger("updown.s3")
 
@@ -50,6 +49,8 @@ def s3_error(exc: BaseException) -> tuple[int, str, str]:
     if not isinstance(exc, UpdownError):
         log.exception("data plane: unexpected error", exc_info=exc)
         return 500, "InternalError", "We encountered an internal error. Please try again."
+    if isinstance(exc, AuthorizationQueryParametersError) and exc.forbidden:
+        return 403, exc.code, exc.detail
     for cls in type(exc).__mro__:
         mapped = _S3_CODES.get(cls)
         if mapped is not None:
@@ -65,49 +66,6 @@ def error_document(code: str, message: str, *, request_id: str, key: str | None 
     if resource:
         parts.append(el("Resource", resource))
     parts += [el("RequestId", request_id), "</Error>"]
-    return "".join(parts).encode()
-
-
-def list_objects_v2(
-    bucket: str,
-    *,
-    prefix: str,
-    page: ListPage,
-    max_keys: int,
-    continuation_token: str | None,
-    url_encode: bool = False,
-) -> bytes:
-    """A ``ListBucketResult`` document (ListObjectsV2); ``url_encode`` for ``encoding-type=url``."""
-
-    def text(value: str) -> str:
-        return quote(value, safe="/~") if url_encode else value
-
-    parts = [
-        PROLOG,
-        f'<ListBucketResult xmlns="{NS}">',
-        el("Name", bucket),
-        el("Prefix", text(prefix)),
-        el("KeyCount", str(len(page.items))),
-        el("MaxKeys", str(max_keys)),
-        el("IsTruncated", "true" if page.next_token else "false"),
-    ]
-    if url_encode:
-        parts.append(el("EncodingType", "url"))
-    if continuation_token:
-        parts.append(el("ContinuationToken", continuation_token))
-    if page.next_token:
-        parts.append(el("NextContinuationToken", page.next_token))
-    for item in page.items:
-        parts += [
-            "<Contents>",
-            el("Key", text(item.key)),
-            el("LastModified", iso8601(item.last_modified)),
-            el("ETag", f'"{item.etag}"'),
-            el("Size", str(item.size)),
-            el("StorageClass", "STANDARD"),
-            "</Contents>",
-        ]
-    parts.append("</ListBucketResult>")
     return "".join(parts).encode()
 
 
