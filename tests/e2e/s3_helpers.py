@@ -41,6 +41,9 @@ def serve(root: Path, backend: str, env: Mapping[str, str] | None = None, *, buc
     """
     extra = dict(env or {})
     extra["UPDOWN_STORAGE__BUCKET"] = bucket
+    # No periodic cleanup unless a test asks for one: moto reports every multipart upload as
+    # initiated in 2010, so the cleanup the worker runs at start would abort a test's open uploads.
+    extra.setdefault("UPDOWN_PROCESSING__CLEANUP_INTERVAL", "0")
     moto = None
     if backend == "s3":
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

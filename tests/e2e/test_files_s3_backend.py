@@ -97,6 +97,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, s3: S3C
             "UPDOWN_S3__ACCESS_KEY_ID": "testing",
             "UPDOWN_S3__SECRET_ACCESS_KEY": "testing",
             "UPDOWN_S3__REGION": "us-east-1",
+            # moto reports every multipart upload as initiated in 2010: the cleanup the worker runs
+            # at start would abort a test's open uploads.
+            "UPDOWN_PROCESSING__CLEANUP_INTERVAL": "0",
         }
     )
     srv = Server(data_dir=root / "data", env=env).start()
