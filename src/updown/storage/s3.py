@@ -220,7 +220,7 @@ class S3Backend(StorageBackend):
                     parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, part))
             meter.finish()
             if upload_id is None:
-                etag = await _call(self._put_object, clean, bytes(buffer), ctype, meta, stored)
+                etag, stored_at = await _call(self._put_object, clean, bytes(buffer), ctype, meta, stored)
             else:
                 if buffer:
                     parts.append(await self._upload_part(clean, upload_id, len(parts) + 1, bytes(buffer)))
@@ -231,18 +231,18 @@ class S3Backend(StorageBackend):
                     UploadId=upload_id,
                     MultipartUpload={"Parts": parts},
                 )
-                etag = done["ETag"]
+                etag, stored_at = done["ETag"], _stored_at(done)
         except BaseException:
             if upload_id is not None:
                 # Shielded: when our task is being cancelled (the client went away) the abort
                 # still runs to its end in its thread.
                 await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(self._abort, clean, upload_id)))
             raise
-        return ObjectInfo(clean, meter.total, etag.strip('"'), ctype, meta, time.time(), stored)
+        return ObjectInfo(clean, meter.total, etag.strip('"'), ctype, meta, stored_at, stored)
 
     def _put_object(
         self, key: str, data: bytes, content_type: str, metadata: dict[str, str], headers: dict[str, str]
-    ) -> str:
+    ) -> tuple[str, float]:
         # Hashing happens here, in the thread, not on the event loop.
         answer = self._client.put_object(
             Bucket=self.bucket,
@@ -253,7 +253,7 @@ class S3Backend(StorageBackend):
             Metadata=_wire(metadata),
             **_header_params(headers),
         )
-        return answer["ETag"]
+        return answer["ETag"], _stored_at(answer)
 
     async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> CompletedPartTypeDef:
         def send() -> str:
@@ -409,7 +409,7 @@ class S3Backend(StorageBackend):
                 result.get("ETag", info.etag).strip('"'),
                 new_type,
                 info.metadata if meta is None else meta,
-                result["LastModified"].timestamp() if "LastModified" in result else time.time(),
+                result["LastModified"].timestamp() if "LastModified" in result else _stored_at(answer),
                 new_headers,
             )
         raise ServiceUnavailable("the source kept changing while being copied")
@@ -468,7 +468,7 @@ class S3Backend(StorageBackend):
                 ContentLength=meter.total,
                 ContentMD5=md5,
             )
-        return PartInfo(part_number, answer["ETag"].strip('"'), meter.total, time.time())
+        return PartInfo(part_number, answer["ETag"].strip('"'), meter.total, _stored_at(answer))
 
     async def list_parts(self, key: str, upload_id: str) -> tuple[PartInfo, ...]:
         clean = validate_key(key)
@@ -587,6 +587,20 @@ def _range_header(byte_range: ByteRange) -> str:
     if end < start:
         raise InvalidArgument("the range ends before it starts")
     return f"bytes={start}-{end}"
+
+
+def _stored_at(answer: Mapping[str, Any]) -> float:
+    """When the store says it wrote: its Last-Modified, else the Date of its answer (S3 sends
+    both with second precision); the local clock only when a store sends neither."""
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    for name in ("last-modified", "date"):
+        value = headers.get(name)
+        if value:
+            try:
+                return parsedate_to_datetime(value).timestamp()
+            except (TypeError, ValueError):
+                continue
+    return time.time()
 
 
 def _md5_base64(data: bytes) -> str:
