@@ -22,6 +22,7 @@ from tests.support.processes import Server, clean_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 # Amplify's guest role may list public/: the default guest policy does not (yet), so the server
 # of these tests adds the one statement that lets a guest browse public files.
 GUEST_LIST_PUBLIC = {

@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import DESKTOP, Shot
+from tests.browser.conftest import DESKTOP, PHONE, Shot
 from tests.browser.ui import new_user, sign_in
 from tests.browser.watch import Watch
 from tests.e2e.files_helpers import png
 from tests.support.processes import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PHONE = {"width": 390, "height": 844}
 
 
 def test_docs_swagger_ui_and_redoc_render_offline(page: Page, watch: Watch, shot: Shot) -> None:

@@ -66,6 +66,8 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     api.include_router(identity.router)
     api.include_router(policy.router)
     api.include_router(storage.router)
+    # Before the events API: a browser's navigation to /events/{eventId} gets the page.
+    api.include_router(pages.negotiated)
     api.include_router(events.router)
     api.include_router(graphql.router(runtime.settings), prefix="/graphql")
     api.include_router(pages.router)

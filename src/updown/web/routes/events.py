@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from updown.apps.events import Attendee, EventInfo, PhotoInfo
@@ -99,7 +99,9 @@ def list_events(runtime: RuntimeDep, caller: CallerDep) -> list[dict[str, Any]]:
 
 
 @router.get("/{event_id}")
-def get_event(event_id: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
+def get_event(event_id: str, runtime: RuntimeDep, caller: CallerDep, response: Response) -> dict[str, Any]:
+    # A browser's navigation to the same URL gets the event's page (routes/pages.py).
+    response.headers["Vary"] = "Accept"
     return event_json(runtime.events.get(caller, event_id))
 
 

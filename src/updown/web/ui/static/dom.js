@@ -46,6 +46,14 @@ export function formatDate(iso) {
   return Number.isNaN(date.getTime()) ? "" : dateFormat.format(date);
 }
 
+const priceFormat = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** 9.5 → "9.50" in the reader's locale (the catalogue has no currency). */
+export function formatPrice(price) {
+  const value = Number(price);
+  return Number.isFinite(value) ? priceFormat.format(value) : "";
+}
+
 /** The last path segment of an object key: what people call the file. */
 export function baseName(key) {
   return String(key).split("/").pop() || String(key);

@@ -11,12 +11,22 @@ const GUEST_KEY = "updown.guest";
 // The uploader's resumable plans hold presigned part URLs: signing out forgets them too.
 const UPLOADS_KEY = "updown.uploads";
 const LOCK = "updown.refresh";
+const GROUPS_CLAIM = "cognito:groups";
 const listeners = new Set();
 let timer = null;
 
-/** The stored session, or null: {accessToken, idToken, refreshToken, expiresAt, margin, email}. */
+/** The stored session, or null: {accessToken, idToken, refreshToken, expiresAt, margin, email, groups}. */
 export function current() {
   return read(KEY);
+}
+
+/** The signed-in user's groups as the ID token says (for showing links; the API decides access). */
+export function groups() {
+  const session = current();
+  if (!session) return [];
+  if (Array.isArray(session.groups)) return session.groups;
+  const claimed = (decode(session.idToken) || {})[GROUPS_CLAIM];
+  return Array.isArray(claimed) ? claimed : [];
 }
 
 /** Stores the tokens of a sign-in, challenge or refresh answer. */
@@ -31,6 +41,7 @@ export function save(tokens) {
     // Refresh a minute before expiry, or at 4/5 of a short lifetime.
     margin: Math.min(60_000, ttl / 5),
     email: claims.email || "",
+    groups: Array.isArray(claims[GROUPS_CLAIM]) ? claims[GROUPS_CLAIM] : [],
   };
   localStorage.setItem(KEY, JSON.stringify(session));
   schedule();
@@ -175,7 +186,7 @@ function readFrom(storage, key) {
   }
 }
 
-/** The claims of a JWT, without verifying it (the server verifies; this only reads the email). */
+/** The claims of a JWT, without verifying it (the server verifies; this only reads email and groups). */
 function decode(jwt) {
   try {
     const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");

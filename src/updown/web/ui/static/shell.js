@@ -1,4 +1,5 @@
-// What every page shares: the header's account area, sign-out, and the silent token refresh.
+// What every page shares: the header's account area, sign-out, the silent token refresh, and the
+// Admin link, shown to the admin group only (cosmetic: the API refuses everyone else anyway).
 import * as session from "./session.js";
 
 /**
@@ -10,9 +11,11 @@ export function startShell({ requireUser = false } = {}) {
   const account = document.querySelector("[data-account]");
   const email = document.querySelector("[data-account-email]");
   const signOutButton = document.querySelector("[data-sign-out]");
+  const adminLink = document.querySelector("[data-admin-link]");
   const render = (current) => {
     account.hidden = !current;
     email.textContent = current ? current.email : "";
+    if (adminLink) adminLink.hidden = !(current && session.groups().includes("admin"));
   };
   render(session.current());
   session.onChange((current) => {

@@ -8,11 +8,24 @@
 // others are sent. Cancel and retry per file; then complete, and the server's processing status
 // (processing → ready, or rejected with its reason).
 //
-// Configured by data- attributes on its element (templates/_uploader.html): data-accept,
-// data-max-files, data-max-size, data-level, data-multipart-threshold, data-part-size,
-// data-concurrency. Fires "upload:ready" (detail: the file record) on the element.
+// Where the bytes go is the widget's target (data-target):
+// - "storage" (the default): POST /storage/uploads, as above;
+// - "event" (with data-event-id): an event's photos. POST /events/{id}/photos/initiate-upload
+//   with the extra fields {title, description} and the type answers {photoId, s3PutObjectUrl};
+//   the bytes go there in one PUT with only Content-Type set; there is no complete call: the
+//   photo is ready once GET /events/{id}/photos lists it, so that is what is polled.
+// Extra fields: the named inputs of the widget's [data-role=fields] (rendered by the macro's call
+// block), read when files are picked (a required one left empty refuses them, in words next to
+// it); or a page's own `fields()` hook given to mountUploader, answering an object, or null to
+// refuse. Each file keeps the values it was picked with.
+//
+// Configured by data- attributes on its element (templates/_uploader.html): data-target,
+// data-event-id, data-accept, data-max-files, data-max-size, data-level,
+// data-multipart-threshold, data-part-size, data-concurrency. Fires "upload:ready" on the element
+// (detail: the file record, or for the event target the listed photo).
 import * as api from "./api.js";
 import { baseName, formatBytes, h } from "./dom.js";
+import { clearErrors, fieldError } from "./forms.js";
 import { ApiError } from "./http.js";
 import * as session from "./session.js";
 
@@ -20,6 +33,8 @@ const RESUME_KEY = "updown.uploads";
 const PART_RETRIES = 3;
 const RETRY_DELAYS_MS = [500, 1500, 4000];
 const POLL_DELAYS_MS = [300, 600, 1000, 2000, 3000];
+// How long an event photo may take to be listed before the widget says something is wrong.
+const PHOTO_WAIT_MS = 120_000;
 const MAX_PARTS = 10_000;
 const TYPE_NAMES = {
   "image/jpeg": "JPEG",
@@ -43,14 +58,20 @@ const TYPE_NAMES = {
 const ALIASES = { "image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "application/x-zip-compressed": "application/zip" };
 const ACTIVE = new Set(["queued", "uploading", "completing", "processing"]);
 
-/** Starts the widget on `root` (an element rendered by the uploader macro). */
-export function mountUploader(root) {
-  return new Uploader(root);
+/**
+ * Starts the widget on `root` (an element rendered by the uploader macro).
+ * @param {HTMLElement} root
+ * @param {{fields?: () => (Record<string, string>|null)}} [options] fields: the extra-fields hook
+ */
+export function mountUploader(root, options = {}) {
+  return new Uploader(root, options);
 }
 
 class Uploader {
-  constructor(root) {
+  constructor(root, options = {}) {
     this.root = root;
+    this.options = options;
+    this.fieldset = root.querySelector("[data-role=fields]");
     this.input = root.querySelector("[data-role=input]");
     this.dropzone = root.querySelector("[data-role=dropzone]");
     this.list = root.querySelector("[data-role=list]");
@@ -64,6 +85,7 @@ class Uploader {
     this.threshold = Number(d.multipartThreshold) || 8 * 1024 * 1024;
     this.partSize = Number(d.partSize) || 5 * 1024 * 1024;
     this.concurrency = Math.min(4, Math.max(1, Number(d.concurrency) || 3));
+    this.target = d.target === "event" ? eventTarget(d.eventId || "") : STORAGE_TARGET;
     this.setLevel(d.level || "private", d.accept || "", Number(d.maxSize) || Infinity);
 
     this.input.addEventListener("change", () => {
@@ -111,6 +133,9 @@ class Uploader {
   /** Takes picked or dropped files: each is checked, then queued, or shown refused with why. */
   add(files) {
     this.error.hidden = true;
+    if (!files.length) return;
+    const fields = this.fields();
+    if (fields === null) return;
     const room = this.maxFiles - this.items.filter((item) => ACTIVE.has(item.state)).length;
     if (files.length > room) {
       const left = files.length - Math.max(0, room);
@@ -121,13 +146,31 @@ class Uploader {
       files = files.slice(0, Math.max(0, room));
     }
     for (const file of files) {
-      const item = new Item(this, file);
+      const item = new Item(this, file, fields);
       this.items.push(item);
       this.list.append(item.row);
       const problem = this.check(file, item.type);
       if (problem) item.refuse(problem);
       else item.start();
     }
+  }
+
+  /** The extra fields' values for the files being added, or null (said next to the field) to refuse them. */
+  fields() {
+    if (this.options.fields) return this.options.fields();
+    if (!this.fieldset) return {};
+    clearErrors(this.fieldset);
+    const values = {};
+    for (const input of this.fieldset.querySelectorAll("input[name], textarea[name], select[name]")) {
+      const value = input.type === "checkbox" ? String(input.checked) : input.value.trim();
+      if (input.required && !value) {
+        const label = this.fieldset.querySelector(`label[for="${input.id}"]`)?.textContent.trim().toLowerCase() || input.name;
+        fieldError(this.fieldset, input.name, input.dataset.missing || `Fill in the ${label} first.`);
+        return null;
+      }
+      values[input.name] = value;
+    }
+    return values;
   }
 
   check(file, type) {
@@ -155,6 +198,11 @@ class Uploader {
   remove(item) {
     this.items = this.items.filter((other) => other !== item);
     item.row.remove();
+  }
+
+  /** Removes the rows of files no longer in flight (ready, refused, failed...): the page moved on. */
+  clearFinished() {
+    for (const item of [...this.items]) if (!ACTIVE.has(item.state)) item.remove();
   }
 
   /** The interrupted multipart uploads of this user: "pick the same file again to go on". */
@@ -186,9 +234,10 @@ class Uploader {
 
 /** One file in the widget: its row, its transfer and its processing status. */
 class Item {
-  constructor(widget, file) {
+  constructor(widget, file, fields = {}) {
     this.widget = widget;
     this.file = file;
+    this.fields = fields;
     this.type = canonicalType(file.type);
     this.level = widget.level;
     this.state = "queued";
@@ -215,6 +264,7 @@ class Item {
         "div",
         { class: "upload-body" },
         h("div", { class: "upload-head" }, h("span", { class: "upload-name" }, file.name), h("span", { class: "upload-size" }, formatBytes(file.size))),
+        fields.title ? h("p", { class: "upload-caption" }, fields.title) : null,
         this.progress,
         this.status,
       ),
@@ -253,12 +303,11 @@ class Item {
     this.retryable = false;
     this.setState("uploading", "Starting…");
     try {
-      const multipart = this.file.size > this.widget.threshold;
-      this.row.dataset.mode = multipart ? "multipart" : "put";
+      const target = this.widget.target;
       // A retry after the bytes went through (complete or polling failed) does not send them again.
-      this.sent = this.sent || (multipart ? await this.sendMultipart() : await this.sendPut());
+      this.sent = this.sent || (await target.send(this));
       if (this.aborted) return;
-      await this.finish(this.sent);
+      await target.finish(this, this.sent);
     } catch (error) {
       if (this.aborted) return;
       if (error instanceof ApiError && error.code === "UploadRejected") {
@@ -470,13 +519,67 @@ class Item {
   ready(record) {
     this.record = record;
     this.setState("ready", "Ready");
-    this.row.dataset.key = record.key;
+    if (record.key) this.row.dataset.key = record.key;
     this.widget.root.dispatchEvent(new CustomEvent("upload:ready", { detail: record, bubbles: true }));
   }
 
   rejected(reason) {
     this.setState("rejected", `Rejected: ${reason || "the file is not what it claims to be"}`, { alert: true });
   }
+}
+
+/** The default target: the storage API (single PUT or multipart, resumable; complete; status). */
+const STORAGE_TARGET = {
+  send(item) {
+    const multipart = item.file.size > item.widget.threshold;
+    item.row.dataset.mode = multipart ? "multipart" : "put";
+    return multipart ? item.sendMultipart() : item.sendPut();
+  },
+  finish(item, sent) {
+    return item.finish(sent);
+  },
+};
+
+/** An event's photos: initiate-upload, one PUT with only Content-Type, then wait to be listed. */
+function eventTarget(eventId) {
+  const base = `/events/${encodeURIComponent(eventId)}`;
+  return {
+    async send(item) {
+      item.row.dataset.mode = "put";
+      const grant = await api.post(`${base}/photos/initiate-upload`, {
+        title: item.fields.title || "",
+        description: item.fields.description || "",
+        contentType: item.type,
+      });
+      item.row.dataset.photoId = grant.photoId;
+      item.showProgress(0);
+      // The URL binds the type and the photo's metadata: Content-Type is the one header to send.
+      await item.xhrPut(grant.s3PutObjectUrl, item.file, { "Content-Type": item.type }, (loaded) => item.showProgress(loaded));
+      item.showProgress(item.file.size);
+      return { photoId: grant.photoId };
+    },
+    async finish(item, { photoId }) {
+      item.cancelButton.hidden = true;
+      item.progress.value = item.progress.max;
+      item.progress.dataset.percent = "100";
+      const deadline = Date.now() + PHOTO_WAIT_MS;
+      for (let attempt = 0; ; attempt += 1) {
+        if (item.aborted) return;
+        item.setState("processing", "Uploaded · processing…");
+        const photos = await api.get(`${base}/photos`);
+        const photo = (photos || []).find((p) => p.id === photoId);
+        if (photo) return item.ready(photo);
+        if (Date.now() > deadline) {
+          // The listing shows ready photos only: one processing refused never appears in it.
+          throw new TransferError(
+            "the photo was sent but is still not listed: processing may have refused it (is it a valid image?). Retry to check again",
+            false,
+          );
+        }
+        await sleep(POLL_DELAYS_MS[Math.min(attempt, POLL_DELAYS_MS.length - 1)]);
+      }
+    },
+  };
 }
 
 class TransferError extends Error {
