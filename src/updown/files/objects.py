@@ -18,9 +18,9 @@ Two hooks serve direct writes (presigned PUTs straight to a key, as the events a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Final
 
 import anyio.to_thread
 from sqlalchemy.orm import Session
@@ -31,25 +31,22 @@ from updown.core.keys import parse_object_key
 from updown.db.models.files import FileRecord
 from updown.errors import (
     AccessDenied,
-    EntityTooLarge,
-    InvalidArgument,
-    InvalidRange,
     InvalidRequest,
     NoSuchKey,
     PreconditionFailed,
 )
 from updown.files import access
 from updown.files.access import AccessGate
+from updown.files.multipart import MultipartObjects
 from updown.files.records import OWNER_METADATA, Records
-from updown.files.uploads import STAGING_PREFIX, VARIANTS_SEGMENT, StagedWrite, Uploads, canonical_type
+from updown.files.uploads import STAGING_PREFIX, StagedWrite, Uploads, canonical_type
+from updown.files.writes import is_variant_key, not_staging, user_metadata
 from updown.storage.base import (
     MAX_PART_SIZE,
     ByteRange,
     ListPage,
-    MultipartUpload,
     ObjectInfo,
     ObjectStream,
-    PartInfo,
     StorageBackend,
 )
 
@@ -96,6 +93,7 @@ class Objects:
         self.max_object_size = max_object_size
         self.object_created = object_created
         self._binders: list[tuple[str, Binder]] = []
+        self.multipart = MultipartObjects(self)
 
     def bind(self, prefix: str, binder: Binder) -> None:
         """Direct writes under ``prefix`` need a grant from ``binder`` (see the module docstring)."""
@@ -147,7 +145,7 @@ class Objects:
             InvalidArgument: reserved metadata. AccessDenied: the policies, the owner rule, or a
                 staging key without its open intent. EntityTooLarge: over the limit.
         """
-        user_metadata = _user_metadata(metadata)
+        given = user_metadata(metadata)
         limit = self.max_object_size if max_size is None else min(max_size, self.max_object_size)
         if key.startswith(STAGING_PREFIX):
             staged = await self._admit(principal, key, None)
@@ -155,7 +153,7 @@ class Objects:
                 key,
                 body,
                 content_type=content_type,
-                metadata=user_metadata,
+                metadata=given,
                 content_length=content_length,
                 max_size=min(limit, staged.max_size),
             )
@@ -164,7 +162,7 @@ class Objects:
         await self.authorize_write(
             principal, access.PUT, key, content_length=content_length, content_type=content_type, **(facts or {})
         )
-        stored = dict(user_metadata)
+        stored = dict(given)
         bound = await self._bound(key)
         if bound is not None:
             if canonical_type(content_type or "") != bound.content_type:
@@ -183,7 +181,7 @@ class Objects:
             max_size=limit,
             headers=headers,
         )
-        await anyio.to_thread.run_sync(self._record_direct, info, principal)
+        await anyio.to_thread.run_sync(self.record_direct, info, principal)
         return info
 
     async def put_part(
@@ -246,178 +244,7 @@ class Objects:
             prefix, limit=limit, continuation_token=continuation_token, delimiter=delimiter, start_after=start_after
         )
 
-    async def create_multipart(
-        self,
-        principal: Principal,
-        key: str,
-        *,
-        content_type: str | None,
-        metadata: Mapping[str, str],
-        cache_control: str | None = None,
-        facts: Mapping[str, object] | None = None,
-    ) -> str:
-        """CreateMultipartUpload: ``s3:PutObject`` on the key (and the owner rule of ``public/``);
-        returns the upload id. The upload carries the owner metadata a PUT would.
-
-        Raises:
-            InvalidArgument: reserved metadata. AccessDenied: the policies, the owner rule, a
-                staging key, or a key under a bound prefix (those take one presigned PUT).
-        """
-        stored = _user_metadata(metadata)
-        _not_staging(key)
-        await self.authorize_write(principal, access.PUT, key, content_type=content_type, **(facts or {}))
-        self._not_bound(key)
-        if principal is not SERVICE and principal.identity_id is not None:
-            stored[OWNER_METADATA] = principal.identity_id
-        return await self.storage.create_multipart(
-            key, content_type=content_type, metadata=stored, cache_control=cache_control
-        )
-
-    async def upload_part(
-        self,
-        principal: Principal,
-        key: str,
-        upload_id: str,
-        part_number: int,
-        body: Body,
-        *,
-        content_length: int | None,
-        facts: Mapping[str, object] | None = None,
-    ) -> str:
-        """UploadPart: an intent's part at its staging key (`put_part`), else a part of an upload
-        opened by `create_multipart` (``s3:PutObject`` on the key); returns the part's ETag.
-
-        Raises:
-            AccessDenied: the policies (or, for a staging key, no open intent). NoSuchUpload.
-        """
-        if key.startswith(STAGING_PREFIX):
-            return await self.put_part(principal, key, upload_id, part_number, body, content_length=content_length)
-        self.gate.check(principal, access.PUT, key, content_length=content_length, **(facts or {}))
-        part = await self.storage.put_part(
-            key,
-            upload_id,
-            part_number,
-            body,
-            content_length=content_length,
-            max_size=min(MAX_PART_SIZE, self.max_object_size),
-        )
-        return part.etag
-
-    async def copy_part(
-        self,
-        principal: Principal,
-        key: str,
-        upload_id: str,
-        part_number: int,
-        source: str,
-        *,
-        byte_range: tuple[int, int] | None,
-        check_source: Callable[[ObjectInfo], None] | None = None,
-        facts: Mapping[str, object] | None = None,
-    ) -> PartInfo:
-        """UploadPartCopy: ``s3:GetObject`` on the source and ``s3:PutObject`` on the key, then the
-        source's bytes (``byte_range`` inclusive, within the source) become the part.
-        ``check_source`` sees the source version being copied first (its ``x-amz-copy-source-if-*``).
-
-        Raises:
-            AccessDenied: the policies, or a staging key. NoSuchKey: no source. InvalidArgument:
-                a range outside the source. NoSuchUpload.
-        """
-        _not_staging(key)
-        facts = facts or {}
-        self.check_read(principal, source, **facts)
-        self.gate.check(principal, access.PUT, key, **facts)
-        try:
-            stream = await self.storage.get(source, byte_range=byte_range)
-        except InvalidRange:
-            raise InvalidArgument("The x-amz-copy-source-range is not valid for the source object") from None
-        async with stream:
-            if check_source is not None:
-                check_source(stream.info)
-            if byte_range is not None and (stream.byte_range is None or stream.byte_range[1] != byte_range[1]):
-                raise InvalidArgument(f"Range specified is not valid for source object of size: {stream.info.size}")
-            return await self.storage.put_part(
-                key,
-                upload_id,
-                part_number,
-                _pieces(stream),
-                content_length=stream.length,
-                max_size=min(MAX_PART_SIZE, self.max_object_size),
-            )
-
-    async def complete_multipart(
-        self,
-        principal: Principal,
-        key: str,
-        upload_id: str,
-        parts: Sequence[tuple[int, str]],
-        *,
-        facts: Mapping[str, object] | None = None,
-    ) -> ObjectInfo:
-        """CompleteMultipartUpload: ``s3:PutObject`` on the key (the owner rule of ``public/``
-        again: the object it replaces now), the listed parts joined, and the file recorded as a
-        direct PUT is.
-
-        Raises:
-            AccessDenied: the policies. NoSuchUpload. InvalidPartOrder, InvalidPart, EntityTooSmall.
-            EntityTooLarge: the listed parts together are over the object size limit.
-        """
-        _not_staging(key)
-        await self.authorize_write(principal, access.PUT, key, **(facts or {}))
-        self._not_bound(key)
-        listed = {number for number, _ in parts}
-        received = await self.storage.list_parts(key, upload_id)
-        total = sum(p.size for p in received if p.part_number in listed)
-        if total > self.max_object_size:
-            raise EntityTooLarge(f"the parts are {total} bytes together; the limit is {self.max_object_size}")
-        info = await self.storage.complete_multipart(key, upload_id, parts)
-        await anyio.to_thread.run_sync(self._record_direct, info, principal)
-        return info
-
-    async def abort_multipart(
-        self, principal: Principal, key: str, upload_id: str, *, facts: Mapping[str, object] | None = None
-    ) -> None:
-        """AbortMultipartUpload (``s3:AbortMultipartUpload`` on the key).
-
-        Raises:
-            AccessDenied: the policies, or a staging key. NoSuchUpload.
-        """
-        _not_staging(key)
-        self.gate.check(principal, access.ABORT_MULTIPART, key, **(facts or {}))
-        await self.storage.abort_multipart(key, upload_id)
-
-    async def list_parts(
-        self, principal: Principal, key: str, upload_id: str, *, facts: Mapping[str, object] | None = None
-    ) -> tuple[PartInfo, ...]:
-        """ListParts (``s3:ListMultipartUploadParts`` on the key): every part received, by number.
-
-        Raises:
-            AccessDenied: the policies, or a staging key. NoSuchUpload.
-        """
-        _not_staging(key)
-        self.gate.check(principal, access.LIST_PARTS, key, **(facts or {}))
-        return await self.storage.list_parts(key, upload_id)
-
-    async def list_multipart_uploads(
-        self,
-        principal: Principal,
-        prefix: str,
-        *,
-        delimiter: str | None = None,
-        facts: Mapping[str, object] | None = None,
-    ) -> tuple[MultipartUpload, ...]:
-        """ListMultipartUploads (``s3:ListBucketMultipartUploads`` with ``s3:prefix`` and
-        ``s3:delimiter``): the open uploads under ``prefix``, by key then initiation; the intents'
-        own (at staging keys) are never shown.
-
-        Raises:
-            AccessDenied: the policies.
-        """
-        self.gate.check(principal, access.LIST_UPLOADS, None, prefix=prefix, delimiter=delimiter, **(facts or {}))
-        found = await self.storage.list_multipart_uploads(prefix)
-        return tuple(u for u in found if not u.key.startswith(STAGING_PREFIX))
-
-    def _not_bound(self, key: str) -> None:
+    def not_bound(self, key: str) -> None:
         """A bound prefix takes one presigned PUT per grant, never a multipart upload."""
         if any(key.startswith(prefix) for prefix, _ in self._binders):
             raise AccessDenied("access denied")
@@ -503,7 +330,7 @@ class Objects:
         """
         facts = facts or {}
         if if_match is not None:
-            _not_staging(key)
+            not_staging(key)
             await self.authorize_write(principal, access.DELETE, key, **facts)
             await self._check_condition(key, WriteCondition(if_match=if_match))
         await self.delete(principal, key, **facts)
@@ -532,7 +359,7 @@ class Objects:
                 metadata.
         """
         facts = facts or {}
-        _not_staging(destination)
+        not_staging(destination)
         self._not_variant(principal, destination)
         self.check_read(principal, source, **facts)
         found = await self.storage.head(source)
@@ -552,15 +379,15 @@ class Objects:
             content_type: str | None = found.content_type
             stored = {k: v for k, v in found.metadata.items() if k != OWNER_METADATA}
         else:
-            content_type, stored, headers = replace[0], _user_metadata(replace[1]), replace[2]
+            content_type, stored, headers = replace[0], user_metadata(replace[1]), replace[2]
         await self.authorize_write(
             principal, access.PUT, destination, content_length=found.size, content_type=content_type, **facts
         )
-        self._not_bound(destination)
+        self.not_bound(destination)
         if principal is not SERVICE and principal.identity_id is not None:
             stored[OWNER_METADATA] = principal.identity_id
         info = await self.storage.copy(source, destination, metadata=stored, content_type=content_type, headers=headers)
-        await anyio.to_thread.run_sync(self._record_direct, info, principal)
+        await anyio.to_thread.run_sync(self.record_direct, info, principal)
         return info
 
     def check_bucket(self, principal: Principal, *actions: str, **facts: object) -> None:
@@ -578,7 +405,7 @@ class Objects:
     def _not_variant(self, principal: Principal, key: str) -> None:
         # Variants (thumbnails) are processing's: another writer's object there would be taken for
         # one (and collected by cleanup as an orphan).
-        if principal is not SERVICE and _is_variant_key(key):
+        if principal is not SERVICE and is_variant_key(key):
             raise AccessDenied("access denied")
 
     async def _conditional(self, key: str, body: Body, condition: WriteCondition) -> AsyncIterator[bytes]:
@@ -618,7 +445,7 @@ class Objects:
                 return grant
         return None
 
-    def _record_direct(self, info: ObjectInfo, principal: Principal) -> None:
+    def record_direct(self, info: ObjectInfo, principal: Principal) -> None:
         """An object written straight through the S3 API has a row like any file (not processed)."""
         parts = parse_object_key(info.key)
         now = self.clock.now()
@@ -676,27 +503,3 @@ def etag_matches(header: str, etag: str) -> bool:
         if tag == "*" or tag.removeprefix("W/").strip('"') == etag:
             return True
     return False
-
-
-def _is_variant_key(key: str) -> bool:
-    """``<level>/[<identity>/]_variants/…``: where processing keeps a file's variants."""
-    parts = key.split("/", 3)
-    return (len(parts) > 1 and parts[1] == VARIANTS_SEGMENT) or (len(parts) > 2 and parts[2] == VARIANTS_SEGMENT)
-
-
-def _not_staging(key: str) -> None:
-    # Staging keys take bytes only through their intent's presigned target (`put`, `put_part`).
-    if key.startswith(STAGING_PREFIX):
-        raise AccessDenied("access denied")
-
-
-async def _pieces(stream: ObjectStream) -> AsyncIterator[bytes]:
-    # A backend's pieces are bytes, or bytearrays it never touches again: either streams on as is.
-    async for chunk in stream:
-        yield cast(bytes, chunk)
-
-
-def _user_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    if OWNER_METADATA in metadata:
-        raise InvalidArgument(f"x-amz-meta-{OWNER_METADATA} is reserved")
-    return dict(metadata)

@@ -57,7 +57,7 @@ async def create(
     # As for a PUT: the signer chose the content type.
     if "content-type" in h and verified.header("content-type") is None:
         raise AccessDenied("There were headers present in the request which were not signed")
-    upload_id = await plane.objects.create_multipart(
+    upload_id = await plane.objects.multipart.create(
         principal,
         ex.key,
         content_type=h.get("content-type"),
@@ -78,7 +78,7 @@ async def upload_part(
     assert ex.key is not None
     number, upload_id = _part_target(ex.query)
     body, length = upload_body(plane, ex, verified, receive)
-    etag = await plane.objects.upload_part(
+    etag = await plane.objects.multipart.upload_part(
         principal, ex.key, upload_id, number, body, content_length=length, facts=plane.facts(ex)
     )
     await plane.empty(ex, send, 200, [(b"etag", f'"{etag}"'.encode())])
@@ -92,7 +92,7 @@ async def upload_part_copy(
     number, upload_id = _part_target(ex.query)
     h = ex.headers
     source = copy_source(h["x-amz-copy-source"], plane.bucket)
-    part = await plane.objects.copy_part(
+    part = await plane.objects.multipart.copy_part(
         principal,
         ex.key,
         upload_id,
@@ -116,7 +116,7 @@ async def complete(
     if length is not None and length > MAX_COMPLETE_BODY:
         raise EntityTooLarge(f"the part list is {length} bytes; the limit is {MAX_COMPLETE_BODY}")
     parts = parse_part_list(await read_all(body, MAX_COMPLETE_BODY))
-    info = await plane.objects.complete_multipart(principal, ex.key, upload_id, parts, facts=plane.facts(ex))
+    info = await plane.objects.multipart.complete(principal, ex.key, upload_id, parts, facts=plane.facts(ex))
     scheme = ex.scope.get("scheme", "http")
     host = ex.headers.get("host", "")
     location = f"{scheme}://{host}{ex.raw_path.decode('latin-1')}" if host else ex.raw_path.decode("latin-1")
@@ -135,7 +135,7 @@ async def abort(
 ) -> None:
     """AbortMultipartUpload: 204, the parts gone."""
     assert ex.key is not None
-    await plane.objects.abort_multipart(principal, ex.key, ex.query.get("uploadId", ""), facts=plane.facts(ex))
+    await plane.objects.multipart.abort(principal, ex.key, ex.query.get("uploadId", ""), facts=plane.facts(ex))
     await plane.empty(ex, send, 204, [])
 
 
@@ -150,7 +150,7 @@ async def list_parts(
     requested = int_param(q, "max-parts", "Argument max-parts must be an integer between 0 and 2147483647")
     max_parts = MAX_LISTED if requested is None else min(requested, MAX_LISTED)
     marker = int_param(q, "part-number-marker", "Argument partNumberMarker must be an integer.") or 0
-    parts = await plane.objects.list_parts(principal, ex.key, upload_id, facts=plane.facts(ex))
+    parts = await plane.objects.multipart.list_parts(principal, ex.key, upload_id, facts=plane.facts(ex))
     after = [p for p in parts if p.part_number > marker]
     page = after[:max_parts]
     head = [
@@ -192,7 +192,7 @@ async def list_uploads(
     id_marker = q.get("upload-id-marker", "") if key_marker else ""
     requested = int_param(q, "max-uploads", "Argument max-uploads must be an integer between 0 and 2147483647")
     max_uploads = MAX_LISTED if requested is None else min(requested, MAX_LISTED)
-    found = await plane.objects.list_multipart_uploads(principal, prefix, delimiter=delimiter, facts=plane.facts(ex))
+    found = await plane.objects.multipart.list_uploads(principal, prefix, delimiter=delimiter, facts=plane.facts(ex))
     entries = _upload_entries(found, prefix, delimiter, key_marker, id_marker)
     page = entries[:max_uploads]
     truncated = len(entries) > len(page)
