@@ -1,21 +1,22 @@
-"""The data plane moving 1 GiB (quick: 256 MiB) beside nginx on loopback, in one run.
+"""The data plane moving 1 GiB (quick: 256 MiB) beside nginx and granian on loopback, in one run.
 
-Downloads: a presigned GET through `updown serve` (200), the same GET as a ranged request
-(``Range: bytes=0-``, 206), nginx serving the same file, and a bare ASGI app streaming it under
-granian (`bench.granian_floor`: the most any app served by granian can do here). Uploads: a
-presigned PUT (stored with its MD5 ETag and fsynced) beside the single-core MD5 rate over the same
-bytes (one MD5 pass after each PUT), nginx accepting the same PUT (WebDAV, no fsync), and the disk's write+fsync rate. One
-raw-socket client for everything (``sendfile`` up, ``recv_into`` down), median of 3; the server
-workers' resident memory is sampled throughout.
+Downloads, interleaved in rounds with the order rotated (`bench.common.interleaved`): a presigned
+GET through `updown serve` (200), the same GET as a ranged request (``Range: bytes=0-``, 206), a
+bare ASGI app streaming the file under granian (`bench.granian_floor`: the most any app served by
+granian can do here), nginx serving the file directly, and a presigned GET through nginx in front
+of a second `updown serve` with ``storage.offload = "x-accel-redirect"`` (updown decides, nginx
+sends the bytes). Uploads, interleaved the same way: a presigned PUT (stored with its MD5 ETag and
+fsynced), one single-core MD5 pass over the same bytes, and nginx accepting the same PUT (WebDAV,
+no fsync); the disk's write+fsync rate once at the end. One raw-socket client for everything
+(``sendfile`` up, ``recv_into`` down); each ratio is the median of the rounds' ratios; the plain
+server's worker memory is sampled throughout.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
-import statistics
 import tempfile
 import threading
 import time
@@ -23,12 +24,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.common import Row
-from bench.servers import GranianFloor, Nginx, Server, rss_mib
+from bench.common import Row, interleaved, paired
+from bench.servers import GranianFloor, Nginx, OffloadFront, Server, clean_env, rss_mib
 from updown.core.sigv4 import Credentials, Signer, object_url
 
 MIB = 1024 * 1024
-REPEATS = 3
+ROUNDS = 5
+ACCESS_KEY = "AKIABENCHDATAPLANE01"
+SECRET_KEY = "bench-dataplane-secret-0123456789abcdef"
 RSS_GOAL_MIB = 100.0
 
 
@@ -131,10 +134,6 @@ def peak_rss(pids: list[int]) -> Iterator[list[float]]:
         thread.join()
 
 
-def _median(fn: Callable[[], float]) -> float:
-    return statistics.median(fn() for _ in range(REPEATS))
-
-
 def _make_file(path: Path, size: int) -> None:
     block = os.urandom(MIB)
     with path.open("wb") as f:
@@ -149,57 +148,67 @@ def _make_file(path: Path, size: int) -> None:
 def run(quick: bool = False) -> list[Row]:
     size = (256 if quick else 1024) * MIB
     label = "256 MiB" if quick else "1 GiB"
+    rounds = 3 if quick else ROUNDS
+    creds = Credentials(ACCESS_KEY, SECRET_KEY)
+    signer = Signer(creds, "us-east-1")
+    env = {"UPDOWN_S3__ACCESS_KEY_ID": ACCESS_KEY, "UPDOWN_S3__SECRET_ACCESS_KEY": SECRET_KEY}
+    offload_env = {**env, "UPDOWN_STORAGE__OFFLOAD": "x-accel-redirect"}
     with tempfile.TemporaryDirectory(prefix="bench-dataplane-") as tmp:
         root = Path(tmp)
-        (root / "updown").mkdir()
         (root / "www").mkdir()
         source = root / "www" / "file.bin"
         _make_file(source, size)
         with (
-            Server(root / "updown" / "data") as ours,
+            Server(root / "plain" / "data", env=clean_env(env)) as ours,
+            Server(root / "offload" / "data", env=clean_env(offload_env)) as offloading,
+            OffloadFront(root / "front", offloading.port, offloading.data_dir / "objects" / "objects") as front,
             Nginx(root / "nginx", root / "www") as nginx,
             GranianFloor(root, source) as floor,
         ):
-            stored = json.loads((ours.data_dir / "secrets.json").read_text())
-            signer = Signer(Credentials(stored["s3_access_key_id"], stored["s3_secret_access_key"]), "us-east-1")
 
-            def target(method: str, key: str) -> str:
-                url = signer.presign(method, object_url(f"{ours.url}/s3", "files", key), expires=3600, now=time.time())
-                return url.split(str(ours.port), 1)[1]
+            def target(port: int, method: str, key: str) -> str:
+                url = signer.presign(
+                    method, object_url(f"http://127.0.0.1:{port}/s3", "files", key), expires=3600, now=time.time()
+                )
+                return url.split(str(port), 1)[1]
 
             workers = ours.worker_pids()
-            upload(ours.port, target("PUT", "bench/file.bin"), source)  # the object the downloads read
-            # One untimed read of each first: the upload drops its pages from the cache (fadvise),
-            # while nginx's file is warm; both sides are then measured from the page cache.
-            download(ours.port, target("GET", "bench/file.bin"))
-            download(nginx.port, "/files/file.bin")
-
+            upload(ours.port, target(ours.port, "PUT", "bench/file.bin"), source)  # what the GETs read
+            upload(front.port, target(front.port, "PUT", "bench/file.bin"), source)
+            # One untimed read of each first: the upload drops its pages from the cache (O_DIRECT),
+            # while nginx's file is warm; every side is then measured from the page cache.
+            downloads: dict[str, Callable[[], float]] = {
+                "ours": lambda: download(ours.port, target(ours.port, "GET", "bench/file.bin")),
+                "ranged": lambda: download(
+                    ours.port, target(ours.port, "GET", "bench/file.bin"), "Range: bytes=0-\r\n"
+                ),
+                "granian": lambda: download(floor.port, "/file.bin"),
+                "nginx": lambda: download(nginx.port, "/files/file.bin"),
+                "offload": lambda: download(front.port, target(front.port, "GET", "bench/file.bin")),
+            }
+            for fn in downloads.values():
+                fn()
             with peak_rss(workers) as get_rss:
-                ours_get = _median(lambda: download(ours.port, target("GET", "bench/file.bin")))
-                ours_stream = _median(
-                    lambda: download(ours.port, target("GET", "bench/file.bin"), "Range: bytes=0-\r\n")
-                )
-            nginx_get = _median(lambda: download(nginx.port, "/files/file.bin"))
-            download(floor.port, "/file.bin")
-            floor_get = _median(lambda: download(floor.port, "/file.bin"))
+                got = dict(zip(downloads, interleaved(list(downloads.values()), rounds), strict=True))
 
-            # Each upload is followed by an MD5 pass over the same bytes, and the medians of the two
-            # are compared: both sides then sample the same stretch of a shared machine.
+            # Uploads against one MD5 pass over the same bytes, interleaved, and nginx's WebDAV PUT.
             etags: list[str] = []
-            md5_rates: list[float] = []
-            put_rates: list[float] = []
-            digest = ""
+            digest = md5_rate(source)[1]
+
+            def put_once() -> float:
+                rate, headers = upload(ours.port, target(ours.port, "PUT", "bench/upload.bin"), source)
+                etags.append(headers.get("etag", ""))
+                return rate
+
+            uploads: dict[str, Callable[[], float]] = {
+                "ours": put_once,
+                "md5": lambda: md5_rate(source)[0],
+                "nginx": lambda: upload(nginx.port, "/put/upload.bin", source)[0],
+            }
             with peak_rss(workers) as put_rss:
-                for _ in range(REPEATS):
-                    rate, headers = upload(ours.port, target("PUT", "bench/upload.bin"), source)
-                    put_rates.append(rate)
-                    etags.append(headers.get("etag", ""))
-                    md5_once, digest = md5_rate(source)
-                    md5_rates.append(md5_once)
-            ours_up, md5 = statistics.median(put_rates), statistics.median(md5_rates)
+                put = dict(zip(uploads, interleaved(list(uploads.values()), rounds), strict=True))
             if set(etags) != {f'"{digest}"'}:
                 raise RuntimeError(f"upload ETags {etags} are not the MD5 {digest}")
-            nginx_up = _median(lambda: upload(nginx.port, "/put/upload.bin", source)[0])
             disk = disk_rate(source, root / "disk-probe.bin")
 
     def rss_note(r: list[float]) -> str:
@@ -208,29 +217,20 @@ def run(quick: bool = False) -> list[Row]:
 
     gib, mib = 1024 * MIB, MIB
     return [
-        Row(f"dataplane GET {label}", ours_get / gib, nginx_get / gib, "GiB/s", "nginx", goal=0.8),
-        Row(f"dataplane GET {label} ranged (bytes=0-)", ours_stream / gib, nginx_get / gib, "GiB/s", "nginx"),
-        Row(
-            f"dataplane GET {label} vs bare granian app",
-            ours_get / gib,
-            floor_get / gib,
-            "GiB/s",
-            "granian",
-            note="granian's own ceiling: a 20-line ASGI app streaming the file",
-        ),
-        Row(
-            f"dataplane PUT {label} (MD5 ETag, fsync)",
-            ours_up / mib,
-            md5 / mib,
-            "MiB/s",
-            "md5 1 core",
-            goal=0.9,
-            note=f"disk write+fsync {disk / mib:,.0f} MiB/s",
-        ),
-        Row(f"dataplane PUT {label} vs nginx PUT (no fsync)", ours_up / mib, nginx_up / mib, "MiB/s", "nginx"),
+        paired(f"dataplane GET {label} vs bare granian app", got["ours"], got["granian"], "GiB/s", "granian",
+               scale=gib, goal=0.9, note="granian's ceiling: a 20-line ASGI app streaming the file"),
+        paired(f"dataplane GET {label} nginx+offload vs nginx", got["offload"], got["nginx"], "GiB/s", "nginx",
+               scale=gib, goal=0.9, note="X-Accel-Redirect; nginx serving the file directly"),
+        paired(f"dataplane GET {label} vs nginx", got["ours"], got["nginx"], "GiB/s", "nginx", scale=gib),
+        paired(f"dataplane GET {label} ranged (bytes=0-) vs granian", got["ranged"], got["granian"], "GiB/s",
+               "granian", scale=gib),
+        paired(f"dataplane PUT {label} (MD5 ETag, fsync)", put["ours"], put["md5"], "MiB/s", "md5 1 core",
+               scale=mib, goal=0.9, note=f"disk write+fsync {disk / mib:,.0f} MiB/s"),
+        paired(f"dataplane PUT {label} vs nginx PUT (no fsync)", put["ours"], put["nginx"], "MiB/s", "nginx",
+               scale=mib),
         Row("dataplane peak worker RSS during GETs", get_rss[1], None, "MiB", note=rss_note(get_rss)),
         Row("dataplane peak worker RSS during PUTs", put_rss[1], None, "MiB", note=rss_note(put_rss)),
-    ]
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

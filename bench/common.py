@@ -2,13 +2,16 @@
 
 Benchmarks run beside a reference in the same process run and report a ratio, because these
 machines are shared and noisy: an absolute time means little, a ratio measured side by side does.
+Where both sides are slow to measure (whole-file transfers), `interleaved` measures them in rounds,
+each side once per round with the order rotated, and a row's ratio is the median of the rounds'
+ratios, shown with their range: a noisy stretch lands on both sides of a round, not on one side.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -23,9 +26,13 @@ class Row:
     reference_name: str = ""
     goal: float | None = None
     note: str = ""
+    # Per-round ratios of an interleaved pair (see `paired`): the ratio is their median.
+    ratios: tuple[float, ...] = ()
 
     @property
     def ratio(self) -> float | None:
+        if self.ratios:
+            return statistics.median(self.ratios)
         if self.reference is None or self.reference == 0:
             return None
         return self.ours / self.reference
@@ -36,6 +43,8 @@ class Row:
         if self.reference is not None:
             parts.append(f"{self.reference_name or 'ref'} {self.reference:>12,.1f}")
             parts.append(f"ratio {ratio:.2f}x" if ratio is not None else "ratio n/a")
+        if self.ratios:
+            parts.append(f"(rounds {len(self.ratios)}: {min(self.ratios):.2f}-{max(self.ratios):.2f})")
         if self.goal is not None:
             verdict = "ok" if (ratio if ratio is not None else self.ours) >= self.goal else "BELOW GOAL"
             parts.append(f"goal >= {self.goal:g} {verdict}")
@@ -64,3 +73,39 @@ def rate(fn: Callable[[], object], *, seconds: float = 0.5, repeats: int = 5) ->
             fn()
         rates.append(per_window / (time.perf_counter() - t0))
     return statistics.median(rates)
+
+
+def interleaved(sides: Sequence[Callable[[], float]], rounds: int) -> list[list[float]]:
+    """Measures every side once per round, round ``r`` starting at side ``r % len(sides)``;
+    returns each side's results in round order (``out[i][r]``)."""
+    out: list[list[float]] = [[] for _ in sides]
+    for r in range(rounds):
+        for j in range(len(sides)):
+            i = (r + j) % len(sides)
+            out[i].append(sides[i]())
+    return out
+
+
+def paired(
+    name: str,
+    ours: Sequence[float],
+    reference: Sequence[float],
+    unit: str,
+    reference_name: str,
+    *,
+    scale: float = 1.0,
+    goal: float | None = None,
+    note: str = "",
+) -> Row:
+    """A row of two interleaved sides: medians shown (divided by ``scale``), the ratio the median
+    of the per-round ratios."""
+    return Row(
+        name,
+        statistics.median(ours) / scale,
+        statistics.median(reference) / scale,
+        unit,
+        reference_name,
+        goal=goal,
+        note=note,
+        ratios=tuple(a / b for a, b in zip(ours, reference, strict=True)),
+    )

@@ -1,21 +1,20 @@
-"""Servers the benchmarks measure against: a real `updown serve`, nginx with its own config and a
-bare granian app, all on free loopback ports, started and always stopped by the benchmark; plus their RSS."""
+"""Servers the benchmarks measure against: a real `updown serve`, nginx with its own config (and
+nginx in front of `updown serve` with download offload, `tests.support.nginx`) and a bare granian
+app, all on free loopback ports, started and always stopped by the benchmark; plus their RSS."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
+from tests.support.nginx import OffloadFront, find_nginx
 from tests.support.processes import Running, Server, children, clean_env, free_port, launch
 
-__all__ = ["GranianFloor", "Nginx", "Server", "children", "clean_env", "rss_mib"]
-
-NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
+__all__ = ["GranianFloor", "Nginx", "OffloadFront", "Server", "children", "clean_env", "rss_mib"]
 
 
 @dataclass
@@ -43,20 +42,6 @@ class GranianFloor(Running):
         log = self.root / f"floor-{self.port}.log"
         self.proc = launch(cmd, log, f"http://127.0.0.1:{self.port}/ping", env=env)
         return self
-
-
-def find_nginx() -> str:
-    """The nginx binary; installed from Debian's packages when absent (needs root and apt)."""
-    for candidate in (shutil.which("nginx"), *NGINX_CANDIDATES):
-        if candidate and Path(candidate).is_file():
-            return candidate
-    for package in ("nginx-light", "nginx"):
-        done = subprocess.run(["apt-get", "install", "-y", package], capture_output=True, check=False)
-        if done.returncode == 0:
-            for candidate in (shutil.which("nginx"), *NGINX_CANDIDATES):
-                if candidate and Path(candidate).is_file():
-                    return candidate
-    raise RuntimeError("nginx is not installed and apt-get could not install it")
 
 
 @dataclass

@@ -7,23 +7,27 @@ the only module that knows how the pieces fit together.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+from sqlalchemy import inspect
 
 from updown.apps.events import UPLOAD_PREFIX, Events
 from updown.apps.photos import EventPhotoStep
 from updown.apps.products import Products
+from updown.auth import service_secrets
 from updown.auth.keyring import Keyring
+from updown.auth.sealing import Sealer
 from updown.auth.throttle import Throttle
 from updown.auth.tokens import TokenService
 from updown.clock import Clock, SystemClock
 from updown.core import secrets as secret_files
 from updown.core.sigv4 import Credentials, Signer
 from updown.db.engine import Database
+from updown.db.models.cluster import ServiceSecretRow, SigningKeyRow
 from updown.errors import ConfigError, ServiceUnavailable
 from updown.files.access import AccessGate
 from updown.files.objects import Objects
@@ -40,8 +44,8 @@ from updown.processing import images
 from updown.processing.cleanup import Cleanup
 from updown.processing.jobs import JobQueue
 from updown.processing.pipeline import Pipeline
+from updown.processing.queue import JobInfo, JobWorker, Queue, Registry, RetryPolicy, WorkerOptions
 from updown.processing.triggers import OBJECT_CREATED_JOB, RECONCILE_JOB, ObjectTriggers
-from updown.processing.worker import Worker
 from updown.settings import Settings
 from updown.storage.base import StorageBackend
 from updown.storage.local import LocalBackend
@@ -55,7 +59,7 @@ CLEANUP_JOB = "cleanup"
 
 @dataclass(frozen=True)
 class ServiceSecrets:
-    """Secrets the service signs with; from settings, else generated under the data dir (0600)."""
+    """Secrets the service signs with; from settings, else generated once into the database."""
 
     s3_access_key_id: str
     s3_secret_access_key: str = field(repr=False)
@@ -63,23 +67,47 @@ class ServiceSecrets:
     credentials_key: str = field(repr=False)
 
 
-def load_secrets(settings: Settings) -> ServiceSecrets:
-    """Configured secrets win; missing ones are generated once into ``<data>/secrets.json``."""
-    stored = secret_files.load_or_create_json(
-        settings.data_dir / SECRETS_FILE,
-        lambda: {
-            "s3_access_key_id": secret_files.new_access_key_id(),
-            "s3_secret_access_key": secret_files.new_secret_access_key(),
-            "code_hmac_key": secret_files.new_hmac_key(),
-            "credentials_key": secret_files.new_hmac_key(),
-        },
+def load_secrets(settings: Settings, database: Database, clock: Clock, sealer: Sealer) -> ServiceSecrets:
+    """Configured secrets win; missing ones come from the ``service_secrets`` table, shared by every
+    process (made once, or imported once from a pre-0006 ``<data>/secrets.json``).
+
+    The generated S3 service credentials are also written to ``<data>/secrets.json`` (0600) when it
+    does not exist, where a person finds the keys to give S3 tools; nothing reads them back from there.
+    """
+    configured = {
+        "s3_access_key_id": settings.s3.access_key_id,
+        "s3_secret_access_key": settings.s3.secret_access_key,
+        "code_hmac_key": settings.auth.code_hmac_key,
+        "credentials_key": settings.identity.credentials_key,
+    }
+    fresh: dict[str, Callable[[], str]] = {
+        "s3_access_key_id": secret_files.new_access_key_id,
+        "s3_secret_access_key": secret_files.new_secret_access_key,
+        "code_hmac_key": secret_files.new_hmac_key,
+        "credentials_key": secret_files.new_hmac_key,
+    }
+    legacy = settings.data_dir / SECRETS_FILE
+    stored = service_secrets.load_or_create(
+        database,
+        clock,
+        sealer,
+        {name: make for name, make in fresh.items() if not configured[name]},
+        import_from=legacy,
     )
-    return ServiceSecrets(
-        s3_access_key_id=settings.s3.access_key_id or stored["s3_access_key_id"],
-        s3_secret_access_key=settings.s3.secret_access_key or stored["s3_secret_access_key"],
-        code_hmac_key=stored["code_hmac_key"],
-        credentials_key=stored["credentials_key"],
-    )
+    values = {name: configured[name] or stored[name] for name in fresh}
+    s3_names = ("s3_access_key_id", "s3_secret_access_key")
+    if not legacy.exists() and all(name in stored for name in s3_names):
+        secret_files.write_private_file(legacy, json.dumps({n: stored[n] for n in s3_names}, indent=2).encode())
+    return ServiceSecrets(**values)
+
+
+def _ensure_shared_state_schema(database: Database) -> None:
+    """The runtime reads its secrets and signing keys from the database while it is built, so a
+    database without their tables (a first start, an upgrade from before 0006) is migrated first.
+    `updown migrate` run beforehand makes this a check that imports nothing (Alembic costs ~9 MiB)."""
+    present = set(inspect(database.engine).get_table_names())
+    if not {SigningKeyRow.__tablename__, ServiceSecretRow.__tablename__} <= present:
+        database.migrate()
 
 
 def load_policies(settings: Settings) -> PolicyStore:
@@ -130,7 +158,23 @@ def build_storage(settings: Settings) -> StorageBackend:
         )
         backend.min_part_size = settings.uploads.min_part_size
         return backend
-    return LocalBackend(settings.storage_root, min_part_size=settings.uploads.min_part_size)
+    return LocalBackend(
+        settings.storage_root,
+        min_part_size=settings.uploads.min_part_size,
+        offload=settings.storage.offload,
+        offload_prefix=settings.storage.offload_prefix,
+    )
+
+
+def build_queue(settings: Settings, db: Database, clock: Clock) -> Queue:
+    """The job queue: the ``jobs`` table, or procrastinate on the same PostgreSQL."""
+    p, q = settings.processing, settings.queue
+    if q.backend == "procrastinate":
+        # Imported here: only this backend pulls in procrastinate.
+        from updown.processing.queue_procrastinate import ProcrastinateQueue
+
+        return ProcrastinateQueue(db, stalled_worker_timeout=q.stalled_worker_timeout)
+    return JobQueue(db, clock, lease=p.lease, max_attempts=p.max_attempts)
 
 
 def build_presigner(settings: Settings, service: Credentials, clock: Clock) -> Presigner:
@@ -151,18 +195,23 @@ class Runtime:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.secrets = load_secrets(settings)
         self.policies = load_policies(settings)
         self.database = Database(
             settings.database_url, pool_size=settings.database.pool_size, echo=settings.database.echo
         )
+        _ensure_shared_state_schema(self.database)
         auth = settings.auth
-        # Old keys verify until every token they signed has expired.
+        sealer = Sealer.from_setting(auth.key_encryption_key)
+        self.secrets = load_secrets(settings, self.database, self.clock, sealer)
+        # Old keys verify until every token they signed has expired. Keys of a pre-0006 data dir
+        # (<data>/keys/*.pem) become the ring once, when the table has none.
         self.keyring = Keyring.load_or_create(
-            settings.data_dir / "keys",
+            self.database,
             self.clock,
             alg="ES256" if auth.signing_alg == "ES256" else "EdDSA",
             retire_after=max(auth.access_token_ttl, settings.identity.guest_token_ttl) + 300,
+            sealer=sealer,
+            import_from=settings.data_dir / "keys",
         )
         self.tokens = TokenService(
             self.keyring,
@@ -206,7 +255,7 @@ class Runtime:
         self.service_credentials = Credentials(self.secrets.s3_access_key_id, self.secrets.s3_secret_access_key)
         self.presigner = build_presigner(settings, self.service_credentials, self.clock)
         p = settings.processing
-        self.jobs = JobQueue(self.database, self.clock, lease=p.lease, max_attempts=p.max_attempts)
+        self.jobs = build_queue(settings, self.database, self.clock)
         # ObjectCreated steps for direct writes: queued by the data plane's writes and by reconcile.
         self.triggers = ObjectTriggers(self.database, self.storage, self.jobs, self.clock)
         self.records = Records(
@@ -226,7 +275,7 @@ class Runtime:
             self.clock,
             settings.uploads,
             queue_processing=lambda s, upload_id, etag: self.jobs.enqueue(
-                s, PROCESS_JOB, f"{upload_id}:{etag}", {"uploadId": upload_id}, now=self.clock.now()
+                s, PROCESS_JOB, f"{upload_id}:{etag}", {"uploadId": upload_id}
             ),
         )
         self.objects = Objects(
@@ -279,15 +328,28 @@ class Runtime:
         self.triggers.register(UPLOAD_PREFIX, self.event_photos)
         self.products = Products(self.database, self.gate, self.records, self.clock)
 
-    def worker(self) -> Worker:
-        """A worker for this process's queue: processing, and cleanup every ``cleanup_interval``."""
+    def job_registry(self) -> Registry:
+        """The one list of job kinds: processing, cleanup and the ObjectCreated steps (and reconcile)."""
         p = self.settings.processing
+        retry = RetryPolicy(max_attempts=p.max_attempts)
 
         async def process(payload: Mapping[str, Any]) -> None:
             await self.pipeline.process(str(payload["uploadId"]))
 
         async def cleanup(_payload: Mapping[str, Any]) -> None:
             await self.cleanup.run(older_than=p.cleanup_older_than)
+
+        registry = Registry()
+        registry.register(PROCESS_JOB, process, retry)
+        registry.register(CLEANUP_JOB, cleanup, retry)
+        registry.register(OBJECT_CREATED_JOB, self.triggers.run, retry)
+        registry.register(RECONCILE_JOB, self.triggers.reconcile_job, retry)
+        return registry
+
+    def worker(self, *, concurrency: int | None = None) -> JobWorker:
+        """A worker for this process's queue: the registry's jobs, and cleanup and reconcile queued
+        every ``cleanup_interval`` and ``reconcile_interval``."""
+        p = self.settings.processing
 
         def periodic() -> None:
             # One cleanup (and one reconcile) per interval across every process: the dedupe key is
@@ -296,20 +358,25 @@ class Runtime:
             for kind, interval in ((CLEANUP_JOB, p.cleanup_interval), (RECONCILE_JOB, p.reconcile_interval)):
                 if interval > 0:
                     with self.database.session() as s:
-                        self.jobs.enqueue(s, kind, str(int(now // interval)), {}, now=now)
+                        self.jobs.enqueue(s, kind, str(int(now // interval)), {})
 
-        return Worker(
-            self.jobs,
-            {
-                PROCESS_JOB: process,
-                CLEANUP_JOB: cleanup,
-                OBJECT_CREATED_JOB: self.triggers.run,
-                RECONCILE_JOB: self.triggers.reconcile_job,
-            },
+        options = WorkerOptions(
+            concurrency=concurrency or p.concurrency,
             poll_interval=p.poll_interval,
-            concurrency=p.concurrency,
+            shutdown_timeout=self.settings.queue.shutdown_timeout,
             periodic=periodic,
+            periodic_interval=max(p.poll_interval, 5.0),
         )
+        return self.jobs.worker(self.job_registry(), options)
+
+    def processing_state(self, upload_id: str, etag: str | None) -> JobInfo | None:
+        """The processing job of an upload's landed bytes (for its state: dead-lettered or not)."""
+        return None if etag is None else self.jobs.get(PROCESS_JOB, f"{upload_id}:{etag}")
+
+    def migrate(self) -> None:
+        """The database schema, then what the job queue needs of its own (procrastinate's tables)."""
+        self.database.migrate()
+        self.jobs.migrate()
 
     async def check_ready(self) -> list[str]:
         """Names of the dependencies that do not answer (empty when ready)."""

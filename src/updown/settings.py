@@ -80,15 +80,28 @@ class StorageSettings:
         'http://localhost:3000; "*" allows any (credentials are bearer tokens, never cookies, so '
         "Access-Control-Allow-Credentials is never sent). Empty: no cross-origin access.",
     )
+    offload: str = setting(
+        "none",
+        "Local backend: let a front server send the bytes of an allowed GET. updown still checks the "
+        "signature, policy, conditional headers and range, then answers with headers only: "
+        "x-accel-redirect (nginx: X-Accel-Redirect to offload_prefix + the object's path under "
+        "<root>/objects) or x-sendfile (Apache mod_xsendfile, lighttpd: X-Sendfile with the absolute "
+        "path). Only behind that front server: a client reaching updown directly gets no body.",
+        choices=("none", "x-accel-redirect", "x-sendfile"),
+    )
+    offload_prefix: str = setting(
+        "/_updown_objects/",
+        "x-accel-redirect: the nginx `internal` location that aliases <root>/objects/ (starts and ends with /).",
+    )
 
 
 @dataclass(frozen=True)
 class S3Settings:
     """Service S3 credentials: sign presigned URLs (local data plane) or reach the S3 service."""
 
-    access_key_id: str = setting("", "Service access key id. Empty: generated into <data>/secrets.json.", secret=True)
+    access_key_id: str = setting("", "Service access key id. Empty: generated once into the database.", secret=True)
     secret_access_key: str = setting(
-        "", "Service secret access key. Empty: generated into <data>/secrets.json.", secret=True
+        "", "Service secret access key. Empty: generated once into the database.", secret=True
     )
     region: str = setting("us-east-1", "Region in SigV4 credential scopes.")
     endpoint_url: str = setting("", "S3 endpoint for the s3 backend. Empty: AWS's default endpoint.")
@@ -128,6 +141,19 @@ class AuthSettings:
     max_failed_signins_per_address: int = setting(20, "Failed sign-ins per client address per window before 429.")
     throttle_window: int = setting(900, "Throttling window in seconds.")
     max_code_requests: int = setting(5, "Codes sent (sign-up, resend, forgot) per account per window.")
+    code_hmac_key: str = setting(
+        "",
+        "Key of the HMACs that protect confirmation and reset codes (hex, at least 64 characters). "
+        "Empty: generated once into the database, shared by every process.",
+        secret=True,
+    )
+    key_encryption_key: str = setting(
+        "",
+        "Encrypts token signing keys and generated service secrets in the database (AES-256-GCM; "
+        "64 hex characters, e.g. `openssl rand -hex 32`; `updown init` writes a fresh one); every process "
+        "needs the same one. Empty: they are stored unencrypted, so the database holds them in the clear.",
+        secret=True,
+    )
     revocation_cache_ttl: int = setting(
         60,
         "How long a process trusts what it read of a session's and user's revocation state, seconds "
@@ -143,6 +169,12 @@ class IdentitySettings:
     region: str = setting("us-east-1", "Prefix of identity ids (`<region>:<uuid>`).")
     guest_token_ttl: int = setting(3600, "Guest token lifetime in seconds (at most 3600).")
     credentials_ttl: int = setting(3600, "Lifetime of credentials from POST /identity/credentials (at most 3600).")
+    credentials_key: str = setting(
+        "",
+        "Key the temporary credentials' secrets and session tokens are derived from (hex, at least 64 "
+        "characters). Empty: generated once into the database, shared by every process.",
+        secret=True,
+    )
     guest_role: str = setting("guest", "Role of guest identities.")
     authenticated_role: str = setting("authenticated", "Role of every signed-in user.")
     group_roles: dict[str, str] = setting({"admin": "admin"}, "Group name → the extra role its members get.")
@@ -231,6 +263,30 @@ class ProcessingSettings:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    """The job queue that processing, cleanup and ObjectCreated steps run on, and `updown worker`."""
+
+    backend: str = setting(
+        "database",
+        "Job queue engine: the jobs table of the metadata database (SQLite or PostgreSQL), or procrastinate "
+        "on the same PostgreSQL (needs a postgresql+psycopg:// database.url).",
+        choices=("database", "procrastinate"),
+    )
+    shutdown_timeout: float = setting(
+        30.0,
+        "Seconds a stopping worker (SIGTERM, or `updown serve` shutting down) lets the jobs in hand finish; "
+        "then they are stopped and returned to the queue.",
+    )
+    stalled_worker_timeout: float = setting(
+        30.0,
+        "procrastinate: seconds without a worker's heartbeat after which its running jobs are retried "
+        "(a kill -9'd worker). The database queue uses processing.lease instead.",
+    )
+    health_host: str = setting("127.0.0.1", "Address `updown worker` serves /healthz and /metrics on.")
+    health_port: int = setting(0, "Port `updown worker` serves /healthz and /metrics on (0: none; --health-port).")
+
+
+@dataclass(frozen=True)
 class AppsSettings:
     """The seeds' apps: event photos and the product catalogue over GraphQL."""
 
@@ -258,6 +314,7 @@ SECTIONS: dict[str, type] = {
     "policy": PolicySettings,
     "uploads": UploadSettings,
     "processing": ProcessingSettings,
+    "queue": QueueSettings,
     "apps": AppsSettings,
 }
 
@@ -278,6 +335,7 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
     apps: AppsSettings = field(default_factory=AppsSettings)
 
     @property
@@ -533,6 +591,14 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"bad value for {name}: {value} is outside 60..{limit} seconds")
     if s.auth.revocation_cache_ttl > 300:
         raise ConfigError(f"bad value for auth.revocation_cache_ttl: {s.auth.revocation_cache_ttl} is over 300 seconds")
+    for key_name, key in (
+        ("auth.code_hmac_key", s.auth.code_hmac_key),
+        ("identity.credentials_key", s.identity.credentials_key),
+    ):
+        if key and not re.fullmatch(r"(?:[0-9a-fA-F]{2}){32,}", key):
+            raise ConfigError(f"bad value for {key_name}: need hex, at least 64 characters")
+    if s.auth.key_encryption_key and not re.fullmatch(r"[0-9a-fA-F]{64}", s.auth.key_encryption_key):
+        raise ConfigError("bad value for auth.key_encryption_key: need 64 hex characters (256 bits)")
     if s.identity.guest_rate_per_minute < 1 or s.identity.guest_burst < 1:
         raise ConfigError("bad value for identity.guest_rate_per_minute/guest_burst: at least 1")
     if s.server.max_header_bytes < 1024:
@@ -548,6 +614,17 @@ def _validate(s: Settings) -> None:
         raise ConfigError("bad value for uploads.expires/multipart_expires: 1..604800 seconds")
     if s.processing.concurrency < 1 or s.processing.max_attempts < 1:
         raise ConfigError("bad value for processing.concurrency/max_attempts: at least 1")
+    q = s.queue
+    if q.backend == "procrastinate" and not s.database_url.startswith("postgresql"):
+        raise ConfigError(
+            "queue.backend = 'procrastinate' needs PostgreSQL: set database.url = postgresql+psycopg://... "
+            "(SQLite runs the database queue)"
+        )
+    if q.shutdown_timeout < 0 or q.stalled_worker_timeout < 1 or not 0 <= q.health_port < 65536:
+        raise ConfigError(
+            "bad value for queue.shutdown_timeout/stalled_worker_timeout/health_port: "
+            "at least 0 s, at least 1 s, a TCP port or 0"
+        )
     a = s.apps
     if not 1 <= a.event_upload_expires <= 604_800:
         raise ConfigError("bad value for apps.event_upload_expires: 1..604800 seconds")

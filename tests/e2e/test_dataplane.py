@@ -26,6 +26,11 @@ from tests.support.processes import Server, clean_env
 from updown.core.postpolicy import presign_post
 from updown.core.sigv4 import Credentials, Signer, object_url
 
+pytestmark = pytest.mark.embedded(
+    "the local backend's /s3 data plane: signs with the generated keys of <data>/secrets.json and looks "
+    "into <data>/objects; on the cluster's S3 backend presigned URLs go to SeaweedFS"
+)
+
 REGION = "us-east-1"
 SMALL_MAX = 1000
 ORIGIN = "https://app.example.com"

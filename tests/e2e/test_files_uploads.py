@@ -100,6 +100,7 @@ def test_initiate_needs_a_caller_and_the_policy(client: httpx.Client, alice: Cal
 # --- put, process, read ------------------------------------------------------------------------
 
 
+@pytest.mark.embedded("the inert headers (nosniff) of updown's own data plane; SeaweedFS serves the presigned GET")
 def test_put_upload_processed_ready_with_thumbnail(client: httpx.Client, alice: Caller) -> None:
     data = png(300, 200)
     record = upload(client, alice, data, accessLevel="private", name="photos/cat.png", metadata={"album": "pets"})
@@ -164,6 +165,7 @@ def test_access_levels_between_two_users_and_a_guest(client: httpx.Client, alice
     assert_problem(hidden, 403, "AccessDenied")
 
 
+@pytest.mark.embedded("a used POST policy refused: only updown's data plane enforces it, the S3 store takes it again")
 def test_post_form_upload_processed_ready(client: httpx.Client, alice: Caller) -> None:
     data = png(40, 40, seed=5)
     r = initiate(

@@ -191,6 +191,10 @@ def test_header_over_16_kib_answered_431_before_any_work(client: httpx.Client, p
 # --- 2. guest identities are rate-limited (last: it spends this address's guest budget) -----------
 
 
+@pytest.mark.embedded(
+    "spends the address's guest budget at the default rate; in the cluster's one database the later "
+    "modules would meet it (the cluster raises identity.guest_rate_per_minute)"
+)
 def test_guest_100_rapid_requests_meet_429_with_retry_after(client: httpx.Client) -> None:
     answers = [client.post("/identity/guest") for _ in range(100)]
     created = [r for r in answers if r.status_code == 201]

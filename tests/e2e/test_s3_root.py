@@ -16,6 +16,10 @@ from botocore.config import Config
 
 from tests.support.processes import Server, clean_env
 
+pytestmark = pytest.mark.embedded(
+    "S3 calls at the root of the server signed with the generated keys of <data>/secrets.json (the local backend's)"
+)
+
 
 def _client(server: Server, endpoint: str, style: str = "path") -> Any:
     stored = json.loads((server.data_dir / "secrets.json").read_text())

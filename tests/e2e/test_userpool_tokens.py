@@ -1,4 +1,4 @@
-"""User pool e2e: JWKS and OpenID discovery, token claims checked with PyJWT, the keyring on disk, key
+"""User pool e2e: JWKS and OpenID discovery, token claims checked with PyJWT, the keyring in the database, key
 rotation across a restart, and forged or malformed tokens (Wycheproof-style JWS cases) refused with 401."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -192,13 +193,13 @@ def test_id_token_verifies_with_jwks_audience_and_email(client: httpx.Client, se
     assert 0 < claims["exp"] - claims["iat"] <= 3600
 
 
-def test_keyring_directory_private_key_files_0600(server: Server, real: Real) -> None:
-    keys = server.data_dir / "keys"
-    assert keys.stat().st_mode & 0o777 == 0o700
-    files = [p for p in keys.iterdir() if p.is_file() and not p.name.startswith(".")]
-    assert files
-    for path in files:
-        assert path.stat().st_mode & 0o777 == 0o600, path.name
+@pytest.mark.embedded("reads the ring from the SQLite database of the data dir")
+def test_keyring_in_database_not_under_data_dir(server: Server, client: httpx.Client, real: Real) -> None:
+    # Every process on the database signs with one ring: nothing of it lives in the data dir.
+    assert not (server.data_dir / "keys").exists()
+    with sqlite3.connect(server.data_dir / "updown.db") as conn:
+        stored = {kid for (kid,) in conn.execute("SELECT kid FROM signing_keys")}
+    assert {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]} <= stored
 
 
 # --- tokens of the wrong kind and forgeries -------------------------------------------------------
@@ -368,9 +369,7 @@ def test_keyring_rotation_new_key_signs_old_tokens_still_verify_issuer_checked(t
             # The old session's refresh token is still good, and now gets tokens from the new key.
             rotated = assert_tokens(c.post("/auth/refresh", json={"refreshToken": old["refreshToken"]}))
             assert jwt.get_unverified_header(rotated["accessToken"])["kid"] == header["kid"]
-        for path in (data / "keys").iterdir():
-            if not path.name.startswith("."):
-                assert path.stat().st_mode & 0o777 == 0o600
+        assert not (data / "keys").exists()  # the ring is in the database
     finally:
         second.stop()
     # Same keys, another issuer: the verifier checks iss, so the old tokens are refused.

@@ -1,5 +1,5 @@
-"""The one process launcher of the tests and the benchmarks: `updown serve` (and any other server)
-on a free loopback port, in its own session, waited for, always stopped."""
+"""The one process launcher of the tests and the benchmarks: `updown serve`, `updown worker` (and
+any other server) on a free loopback port, in its own session, waited for, always stopped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -33,28 +33,39 @@ def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def launch(
     cmd: list[str],
     log: Path,
-    health_url: str,
+    health_url: str | None,
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 30.0,
+    ready: Callable[[], bool] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Starts ``cmd`` in its own session with output to ``log``, waits until ``health_url``
-    answers 200, and stops it again if that never happens."""
-    with log.open("wb") as out:
+    answers 200 (or, for a process without one, until ``ready()`` is true), and stops it again if
+    that never happens."""
+    if health_url is not None:
+        url = health_url
+
+        def answers() -> bool:
+            try:
+                return httpx.get(url, timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        ready = answers
+    if ready is None:
+        raise ValueError("launch() needs a health_url or a ready() check")
+    with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{cmd[:4]!r} exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            if httpx.get(health_url, timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
+        if ready():
+            return proc
         time.sleep(0.05)
     stop(proc)
-    raise RuntimeError(f"{health_url} did not answer in {timeout}s:\n{tail(log)}")
+    raise RuntimeError(f"{cmd[:4]!r} was not ready in {timeout}s:\n{tail(log)}")
 
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
@@ -67,6 +78,14 @@ def stop(proc: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def kill(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL to the process's whole session: a crash, nothing gets to clean up."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def tail(log: Path, lines: int = 60) -> str:
@@ -99,6 +118,10 @@ class Running:
 
     def stop(self) -> None:
         stop(self.proc)
+
+    def kill(self) -> None:
+        """kill -9 of the whole process session."""
+        kill(self.proc)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -153,3 +176,35 @@ class Server(Running):
         """The server's worker processes (children of the main process)."""
         assert self.proc is not None
         return children(self.proc.pid)
+
+
+@dataclass
+class Worker(Running):
+    """`updown worker` with the data dir ``data_dir`` (its parent holds the log ``<name>.log``),
+    its health listener on ``port``. ``env`` is the whole environment of the worker (see `clean_env`)."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=clean_env)
+    name: str = "worker"
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir.parent / f"{self.name}.log"
+
+    def start(self, *args: str, timeout: float = 30.0) -> Self:
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "updown", "worker", "--data", str(self.data_dir)]
+        cmd += ["--health-port", str(self.port), *args]
+        self.proc = launch(
+            cmd, self.log, f"{self.url}/healthz", env=self.env, cwd=self.data_dir.parent, timeout=timeout
+        )
+        return self
+
+    def log_tail(self, lines: int = 60) -> str:
+        return tail(self.log, lines)

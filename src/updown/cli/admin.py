@@ -23,6 +23,8 @@ def init(force: bool, data_dir: str | None, config: str | None) -> None:
         {
             ("s3", "access_key_id"): secrets.new_access_key_id(),
             ("s3", "secret_access_key"): secrets.new_secret_access_key(),
+            # Seals the signing keys and generated secrets the database holds.
+            ("auth", "key_encryption_key"): secrets.new_hmac_key(),
         }
     )
     secrets.write_private_file(path.absolute(), text.encode())

@@ -57,7 +57,7 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
 def _prepare(settings: settings_mod.Settings) -> None:
     try:
         rt = build_runtime(settings)
-        rt.database.migrate()
+        rt.migrate()
         rt.close()
     except UpdownError as exc:
         click.echo(f"updown: {exc.detail}", err=True)
@@ -70,7 +70,7 @@ def migrate(data_dir: str | None, config: str | None) -> None:
     """Apply database migrations."""
     settings = load_settings(data_dir, config)
     rt = build_runtime(settings)
-    rt.database.migrate()
+    rt.migrate()
     rt.close()
     click.echo("database is up to date")
 

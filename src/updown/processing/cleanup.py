@@ -23,7 +23,7 @@ from updown.db.engine import Database
 from updown.db.models.files import FileRecord, FileVariant, Upload
 from updown.errors import NotFound
 from updown.files.uploads import OPEN, STAGING_PREFIX, upload_id_of
-from updown.processing.jobs import JobQueue
+from updown.processing.queue import Queue
 from updown.storage.base import StorageBackend
 
 _BATCH = 500
@@ -60,7 +60,7 @@ class Cleanup:
         self,
         db: Database,
         storage: StorageBackend,
-        jobs: JobQueue,
+        jobs: Queue,
         clock: Clock,
         *,
         expire_guests: Callable[[], int],

@@ -1,9 +1,10 @@
-"""The job queue, in the database: work survives a crash, runs at least once, and is never lost.
+"""The database job queue (``queue.backend = "database"``): the ``jobs`` table, on SQLite or
+PostgreSQL. Work survives a crash, runs at least once, and is never lost.
 
 A job is queued in the same transaction as the state change that calls for it. A worker claims one
 with a lease (``locked_until``); a worker that dies (kill -9) leaves its lease to run out, and the
 job is claimed again. Claiming is a conditional UPDATE, so two workers (threads or processes, on
-SQLite or PostgreSQL) never both win. A failing job is retried with backoff, then marked
+SQLite or PostgreSQL) never both win. A failing job is retried with its kind's backoff, then marked
 ``failed`` with its last error. Handlers must be idempotent: a job can run twice.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,19 @@ from updown.clock import Clock
 from updown.db.engine import Database
 from updown.db.models.files import Job
 from updown.db.upsert import insert_if_absent
-
-# Seconds before retry n (1-based): 2, 4, 8, ... capped at ten minutes.
-_BACKOFF_CAP = 600.0
+from updown.processing.queue import (
+    DONE,
+    ERROR_LIMIT,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    JobInfo,
+    JobWorker,
+    Queue,
+    Registry,
+    RetryPolicy,
+    WorkerOptions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +49,10 @@ class Claimed:
     locked_until: float
 
 
-class JobQueue:
+class JobQueue(Queue):
     """Queued work in the ``jobs`` table."""
+
+    backend = "database"
 
     def __init__(self, db: Database, clock: Clock, *, lease: float, max_attempts: int) -> None:
         self.db = db
@@ -48,16 +61,15 @@ class JobQueue:
         self.max_attempts = max_attempts
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
 
-    @staticmethod
-    def enqueue(s: Session, kind: str, dedupe: str, payload: Mapping[str, Any], *, now: float) -> bool:
-        """Queues a job in the caller's transaction; False when the same ``dedupe`` is queued already."""
+    def enqueue(self, s: Session, kind: str, dedupe: str, payload: Mapping[str, Any]) -> bool:
+        now = self.clock.now()
         return insert_if_absent(
             s,
             Job(
                 kind=kind,
                 dedupe=f"{kind}:{dedupe}",
                 payload=dict(payload),
-                status="queued",
+                status=QUEUED,
                 attempts=0,
                 run_after=now,
                 created_at=now,
@@ -66,12 +78,19 @@ class JobQueue:
             unique="dedupe",
         )
 
+    def known(self, s: Session, kind: str, dedupes: Sequence[str]) -> set[str]:
+        if not dedupes:
+            return set()
+        prefix = f"{kind}:"
+        wanted = [prefix + d for d in dedupes]
+        return {d[len(prefix) :] for d in s.scalars(select(Job.dedupe).where(Job.dedupe.in_(wanted)))}
+
     def claim(self, kinds: tuple[str, ...] | None = None) -> Claimed | None:
         """The oldest runnable job, leased to this worker; None when there is none."""
         now = self.clock.now()
         runnable = or_(
-            (Job.status == "queued") & (Job.run_after <= now),
-            (Job.status == "running") & (Job.locked_until < now),
+            (Job.status == QUEUED) & (Job.run_after <= now),
+            (Job.status == RUNNING) & (Job.locked_until < now),
         )
         for _ in range(5):
             with self.db.session() as s:
@@ -85,7 +104,7 @@ class JobQueue:
                 won = s.execute(
                     update(Job)
                     .where(Job.id == found.id, Job.attempts == found.attempts, runnable)
-                    .values(status="running", attempts=found.attempts + 1, locked_until=until, updated_at=now)
+                    .values(status=RUNNING, attempts=found.attempts + 1, locked_until=until, updated_at=now)
                 ).rowcount  # type: ignore[attr-defined]
             if won:
                 return Claimed(found.id, found.kind, found.payload, found.attempts + 1, until)
@@ -96,34 +115,85 @@ class JobQueue:
             s.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.attempts == job.attempts)
-                .values(status="done", locked_until=None, last_error=None, updated_at=self.clock.now())
+                .values(status=DONE, locked_until=None, last_error=None, updated_at=self.clock.now())
             )
 
-    def failed(self, job: Claimed, error: str) -> None:
-        """Retries later with backoff, or marks the job ``failed`` after ``max_attempts``."""
+    def failed(self, job: Claimed, error: str, retry: RetryPolicy | None = None) -> None:
+        """Retries later with ``retry``'s backoff (default: this queue's ``max_attempts``), or marks
+        the job ``failed`` when that was its last try."""
         now = self.clock.now()
-        final = job.attempts >= self.max_attempts
+        wait = (retry or RetryPolicy(max_attempts=self.max_attempts)).delay(job.attempts)
         with self.db.session() as s:
             s.execute(
                 update(Job)
                 .where(Job.id == job.id, Job.attempts == job.attempts)
                 .values(
-                    status="failed" if final else "queued",
-                    run_after=now + min(_BACKOFF_CAP, 2.0**job.attempts),
+                    status=FAILED if wait is None else QUEUED,
+                    run_after=now + (wait or 0.0),
                     locked_until=None,
-                    last_error=error[:2000],
+                    last_error=error[:ERROR_LIMIT],
                     updated_at=now,
                 )
             )
 
-    def purge_done(self, older_than: float) -> int:
-        """Deletes finished jobs older than ``older_than`` seconds; returns how many."""
-        cutoff = self.clock.now() - older_than
+    def release(self, job: Claimed) -> None:
+        """Returns a job its worker stopped before it finished to the queue, runnable at once (the
+        try counts: a job that always outlasts the shutdown timeout still ends up failed)."""
+        now = self.clock.now()
         with self.db.session() as s:
-            done = s.execute(delete(Job).where(Job.status == "done", Job.updated_at < cutoff))
-            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+            s.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.attempts == job.attempts, Job.status == RUNNING)
+                .values(status=QUEUED, run_after=now, locked_until=None, updated_at=now)
+            )
+
+    # -- inspection and administration -------------------------------------------------------
+
+    def get(self, kind: str, dedupe: str) -> JobInfo | None:
+        with self.db.session() as s:
+            row = s.scalars(select(Job).where(Job.dedupe == f"{kind}:{dedupe}")).one_or_none()
+            return None if row is None else _info(row)
+
+    def jobs(self, status: str | None = None, *, limit: int = 100) -> list[JobInfo]:
+        with self.db.session() as s:
+            query = select(Job).order_by(Job.id.desc()).limit(limit)
+            if status is not None:
+                query = query.where(Job.status == status)
+            return [_info(row) for row in s.scalars(query)]
 
     def counts(self) -> dict[str, int]:
-        """Jobs by status (for `updown jobs list` and tests)."""
         with self.db.session() as s:
             return {status: int(n) for status, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}
+
+    def retry(self, ids: Iterable[int] | None = None) -> int:
+        now = self.clock.now()
+        query = update(Job).where(Job.status == FAILED)
+        if ids is not None:
+            query = query.where(Job.id.in_(list(ids)))
+        with self.db.session() as s:
+            moved = s.execute(query.values(status=QUEUED, run_after=now, locked_until=None, updated_at=now))
+            return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+
+    def purge(self, statuses: Sequence[str], older_than: float) -> int:
+        cutoff = self.clock.now() - older_than
+        with self.db.session() as s:
+            gone = s.execute(delete(Job).where(Job.status.in_(list(statuses)), Job.updated_at < cutoff))
+            return int(gone.rowcount or 0)  # type: ignore[attr-defined]
+
+    def worker(self, registry: Registry, options: WorkerOptions) -> JobWorker:
+        from updown.processing.worker import Worker
+
+        return Worker(self, registry, options)
+
+
+def _info(row: Job) -> JobInfo:
+    return JobInfo(
+        id=row.id,
+        kind=row.kind,
+        dedupe=row.dedupe[len(row.kind) + 1 :],
+        status=row.status,
+        attempts=row.attempts,
+        last_error=row.last_error,
+        payload=row.payload,
+        updated_at=row.updated_at,
+    )

@@ -24,14 +24,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import anyio.to_thread
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from updown.clock import Clock
 from updown.db.engine import Database
-from updown.db.models.files import Job
 from updown.errors import NoSuchKey
-from updown.processing.jobs import JobQueue
+from updown.processing.queue import Queue
 from updown.storage.base import ObjectInfo, StorageBackend
 
 log = logging.getLogger("updown.processing")
@@ -48,7 +46,7 @@ class ObjectTriggers:
     """Steps for objects created under watched prefixes, queued in the database."""
 
     def __init__(
-        self, db: Database, storage: StorageBackend, jobs: JobQueue, clock: Clock, *, window: float = RECONCILE_WINDOW
+        self, db: Database, storage: StorageBackend, jobs: Queue, clock: Clock, *, window: float = RECONCILE_WINDOW
     ) -> None:
         self.db = db
         self.storage = storage
@@ -77,9 +75,7 @@ class ObjectTriggers:
         return self._enqueue(s, info.key, info.etag)
 
     def _enqueue(self, s: Session, key: str, etag: str) -> bool:
-        return self.jobs.enqueue(
-            s, OBJECT_CREATED_JOB, _dedupe(key, etag), {"key": key, "etag": etag}, now=self.clock.now()
-        )
+        return self.jobs.enqueue(s, OBJECT_CREATED_JOB, _dedupe(key, etag), {"key": key, "etag": etag})
 
     async def run(self, payload: Mapping[str, Any]) -> None:
         """The ``object-created`` job: HEAD the object, then run the steps of its prefix."""
@@ -121,9 +117,9 @@ class ObjectTriggers:
     def _enqueue_all(self, items: list[tuple[str, str]]) -> int:
         """Queues the versions of one listed page that have no job yet: one query for the page,
         then an insert for each new one only."""
-        wanted = {f"{OBJECT_CREATED_JOB}:{_dedupe(key, etag)}": (key, etag) for key, etag in items}
+        wanted = {_dedupe(key, etag): (key, etag) for key, etag in items}
         with self.db.session() as s:
-            known = set(s.scalars(select(Job.dedupe).where(Job.dedupe.in_(list(wanted)))))
+            known = self.jobs.known(s, OBJECT_CREATED_JOB, list(wanted))
             return sum(
                 1 for dedupe, (key, etag) in wanted.items() if dedupe not in known and self._enqueue(s, key, etag)
             )

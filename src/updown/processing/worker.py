@@ -1,58 +1,62 @@
-"""The worker: takes jobs from the queue and runs their handlers, in `updown serve` or `updown worker`.
+"""The database queue's worker: takes jobs from ``jobs.JobQueue`` and runs them through the job
+registry, in `updown serve` (embedded mode, a background thread) or `updown worker`.
 
-Embedded mode runs one in a background thread of each server process; scale mode runs
-`updown worker` processes. Either way, the queue's leases decide who runs what.
+Leases decide who runs what. Stopping: no new claims; jobs in hand get ``shutdown_timeout``
+seconds to finish, then they are cancelled and returned to the queue (their try counts).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
 
 import anyio
 
-from updown.processing.jobs import JobQueue
+from updown.processing.jobs import Claimed, JobQueue
+from updown.processing.queue import Registry, WorkerOptions, WorkerStats, describe_error, run_definition
 
 log = logging.getLogger("updown.worker")
 
-Handler = Callable[[Mapping[str, Any]], Awaitable[None]]
-
 
 class Worker:
-    """Runs queued jobs of the kinds it has handlers for, ``concurrency`` at a time."""
+    """Runs queued jobs of the registry's kinds, ``options.concurrency`` at a time."""
 
-    def __init__(
-        self,
-        queue: JobQueue,
-        handlers: Mapping[str, Handler],
-        *,
-        poll_interval: float,
-        concurrency: int = 1,
-        periodic: Callable[[], None] | None = None,
-    ) -> None:
+    def __init__(self, queue: JobQueue, registry: Registry, options: WorkerOptions) -> None:
         self.queue = queue
-        self.handlers = dict(handlers)
-        self.poll_interval = poll_interval
-        self.concurrency = concurrency
-        self.periodic = periodic
+        self.registry = registry
+        self.options = options
+        self.stats = WorkerStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lanes = 0
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     async def run_once(self) -> bool:
         """Claims and runs one job; False when there was none."""
-        job = await anyio.to_thread.run_sync(self.queue.claim, tuple(self.handlers))
+        job = await anyio.to_thread.run_sync(self.queue.claim, self.registry.kinds)
         if job is None:
             return False
+        await self._run(job)
+        return True
+
+    async def _run(self, job: Claimed) -> None:
+        definition = self.registry.get(job.kind)
         try:
-            await self.handlers[job.kind](job.payload)
+            await run_definition(definition, job.kind, job.payload, self.stats)
+        except anyio.get_cancelled_exc_class():
+            log.warning("job %s (%s) stopped by shutdown: returned to the queue", job.id, job.kind)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.queue.release, job)
+            raise
         except Exception as exc:
             log.exception("job %s (%s) failed, attempt %s", job.id, job.kind, job.attempts)
-            await anyio.to_thread.run_sync(self.queue.failed, job, f"{type(exc).__name__}: {exc}")
+            retry = definition.retry if definition is not None else None
+            await anyio.to_thread.run_sync(self.queue.failed, job, describe_error(exc), retry)
         else:
             await anyio.to_thread.run_sync(self.queue.done, job)
-        return True
 
     async def drain(self) -> int:
         """Runs jobs until none is runnable; returns how many ran (for the CLI and tests)."""
@@ -62,26 +66,44 @@ class Worker:
         return ran
 
     async def run(self) -> None:
-        """Runs until :meth:`stop`."""
+        """Runs until :meth:`stop`, then lets jobs in hand finish for ``shutdown_timeout`` seconds."""
+        lanes_done = anyio.Event()
 
         async def lane() -> None:
-            while not self._stop.is_set():
+            self._lanes += 1
+            try:
+                while not self._stop.is_set():
+                    try:
+                        busy = await self.run_once()
+                    except anyio.get_cancelled_exc_class():
+                        raise
+                    except Exception:  # the database went away for a moment: keep the worker alive
+                        log.exception("worker: claiming a job failed")
+                        busy = False
+                    if not busy:
+                        await _sleep_unless(self._stop, self.options.poll_interval)
+            finally:
+                self._lanes -= 1
+                if self._lanes == 0:
+                    lanes_done.set()
+
+        async def periodic() -> None:
+            while self.options.periodic is not None and not self._stop.is_set():
                 try:
-                    busy = await self.run_once()
-                except Exception:  # the database went away for a moment: keep the worker alive
-                    log.exception("worker: claiming a job failed")
-                    busy = False
-                if not busy:
-                    if self.periodic is not None:
-                        try:
-                            await anyio.to_thread.run_sync(self.periodic)
-                        except Exception:
-                            log.exception("worker: periodic work failed")
-                    await anyio.sleep(self.poll_interval)
+                    await anyio.to_thread.run_sync(self.options.periodic)
+                except Exception:
+                    log.exception("worker: periodic work failed")
+                await _sleep_unless(self._stop, self.options.periodic_interval)
 
         async with anyio.create_task_group() as tg:
-            for _ in range(self.concurrency):
+            for _ in range(self.options.concurrency):
                 tg.start_soon(lane)
+            tg.start_soon(periodic)
+            while not self._stop.is_set():  # noqa: ASYNC110 - a threading.Event: stop() comes from other threads
+                await anyio.sleep(0.05)
+            with anyio.move_on_after(self.options.shutdown_timeout):
+                await lanes_done.wait()
+            tg.cancel_scope.cancel()
 
     def start_thread(self) -> None:
         """Runs the worker in a daemon thread with its own event loop (embedded mode)."""
@@ -92,3 +114,10 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+
+async def _sleep_unless(stop: threading.Event, seconds: float) -> None:
+    """Sleeps ``seconds``, waking early (within 50 ms) when ``stop`` is set."""
+    with anyio.move_on_after(seconds):
+        while not stop.is_set():  # noqa: ASYNC110 - a threading.Event, set from other threads
+            await anyio.sleep(min(0.05, seconds))

@@ -36,6 +36,10 @@ Chunk = bytes | bytearray
 """A piece of an object as a backend yields it: ``bytes``, or a ``bytearray`` the backend read
 into directly and never touches again (the local backend: no second copy on the download path)."""
 
+Offload = tuple[bytes, bytes]
+"""A response header (name, value) by which a front server sends an object's bytes itself
+(``x-accel-redirect`` for nginx, ``x-sendfile``); see ``storage.local.offload``."""
+
 ByteRange = tuple[int, int | None]
 """``(start, end)`` with ``end`` inclusive or None for "to the end"; ``(-n, None)`` is the last
 ``n`` bytes (HTTP's ``bytes=-n``)."""
@@ -117,6 +121,8 @@ class ObjectStream:
 
     Use as ``async with await backend.get(key) as stream: async for chunk in stream: ...``; the
     stream pins one version of the object, so a concurrent replace never mixes versions.
+    ``offload``, when the backend is set up for it, is the header that lets a front server send
+    that version's bytes (the whole file: the front server applies the request's range itself).
     """
 
     def __init__(
@@ -126,9 +132,11 @@ class ObjectStream:
         *,
         close: Callable[[], Awaitable[None]],
         byte_range: tuple[int, int] | None = None,
+        offload: Offload | None = None,
     ) -> None:
         self.info = info
         self.byte_range = byte_range
+        self.offload = offload
         self._chunks = chunks
         self._close = close
         self._closed = False

@@ -1,9 +1,19 @@
 """Serving one object's bytes over HTTP, shared by ``/s3`` and ``/cdn``: conditionals (304),
-ranges (206), HEAD, the inert-content headers, and the streamed body of one pinned version."""
+ranges (206), HEAD, the inert-content headers, and the streamed body of one pinned version.
+
+Offload (``storage.offload``, local backend): once updown has decided a GET (signature, policy,
+conditionals, a satisfiable range), the answer is a 200 with every header and no body, plus the
+backend's ``X-Accel-Redirect`` or ``X-Sendfile``; the front server sends the version file's bytes
+and applies the request's ``Range`` itself. nginx keeps only a few of the upstream's headers across
+the redirect (its location restores the rest, `_FRONT_RESTORES`), so an answer it could not rebuild
+exactly is streamed by updown as without offload: one with ``x-amz-meta-*`` headers, or a request
+with ``If-Match``/``If-Unmodified-Since`` (nginx would test them against its own validators).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
 
 from starlette.types import Send
 
@@ -12,6 +22,26 @@ from updown.web import s3http
 
 Headers = list[tuple[bytes, bytes]]
 Start = Callable[[int, Headers], Awaitable[None]]
+
+# What nginx keeps of the upstream's answer across an X-Accel-Redirect, and what the offload
+# location of its config (tests/support/nginx_offload.conf) restores from $upstream_http_*.
+_NGINX_KEEPS: Final = frozenset({b"content-type", b"content-disposition", b"cache-control", b"expires"})
+_FRONT_RESTORES: Final = frozenset(
+    {
+        b"etag",
+        b"last-modified",
+        b"x-content-type-options",
+        b"content-security-policy",
+        b"content-language",
+        b"content-encoding",
+        b"x-amz-request-id",
+        b"access-control-allow-origin",
+        b"access-control-expose-headers",
+        b"vary",
+    }
+)
+NGINX_PASSES: Final = _NGINX_KEEPS | _FRONT_RESTORES
+_NGINX_RETESTS: Final = ("if-match", "if-unmodified-since")
 
 
 async def stream_object(
@@ -61,6 +91,15 @@ async def stream_object(
     async with await storage.get(key, byte_range=byte_range) as stream:
         info = stream.info
         headers = s3http.object_headers(info, overrides, hidden=hidden)
+        if stream.offload is not None and _front_can_send(stream.offload[0], headers, h):
+            # The front server sends the bytes (and its own Accept-Ranges, and the 206 of a range).
+            headers = [item for item in headers if item[0] != b"accept-ranges"]
+            headers += [stream.offload, (b"content-length", b"0")]
+            if extra is not None:
+                extra(headers)
+            await start(200, headers)
+            await send({"type": "http.response.body", "body": b""})
+            return
         headers.append((b"content-length", str(stream.length).encode()))
         if extra is not None:
             extra(headers)
@@ -72,3 +111,12 @@ async def stream_object(
         async for chunk in stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _front_can_send(header: bytes, headers: Headers, request_headers: Mapping[str, str]) -> bool:
+    """Whether the front server named by the offload ``header`` rebuilds this answer exactly."""
+    if header != b"x-accel-redirect":
+        return True  # X-Sendfile servers keep the upstream's headers and validators
+    if any(name in request_headers for name in _NGINX_RETESTS):
+        return False
+    return all(name in NGINX_PASSES or name == b"accept-ranges" for name, _ in headers)

@@ -368,7 +368,7 @@ async def test_temp_files_are_swept_no_younger_than_the_multipart_lifetime(w: Wo
 async def test_guests_expire_and_old_finished_jobs_are_purged(w: World) -> None:
     with w.db.session() as s:
         for name in ("old", "young", "failed"):
-            JobQueue.enqueue(s, "k", name, {}, now=w.clock.now())
+            w.jobs.enqueue(s, "k", name, {})
     old = w.jobs.claim()
     failed = w.jobs.claim()
     assert old is not None
@@ -400,7 +400,7 @@ async def test_dry_run_reports_and_changes_nothing(w: World) -> None:
     await put(w.store, "public/orphan.txt")
     add_file(w, "public/missing.txt")
     with w.db.session() as s:
-        JobQueue.enqueue(s, "k", "done", {}, now=w.clock.now())
+        w.jobs.enqueue(s, "k", "done", {})
     job = w.jobs.claim()
     assert job is not None
     w.jobs.done(job)

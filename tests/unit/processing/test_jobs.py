@@ -32,7 +32,7 @@ def queue(database: Database, clock: FrozenClock) -> JobQueue:
 
 def enqueue(queue: JobQueue, kind: str, dedupe: str, payload: Mapping[str, Any] | None = None) -> bool:
     with queue.db.session() as s:
-        return JobQueue.enqueue(s, kind, dedupe, payload or {}, now=queue.clock.now())
+        return queue.enqueue(s, kind, dedupe, payload or {})
 
 
 def job_row(db: Database, job_id: int) -> Job:
@@ -85,7 +85,7 @@ def test_enqueue_dedupe_is_per_kind_and_per_key(queue: JobQueue) -> None:
 def test_enqueue_is_part_of_the_callers_transaction(queue: JobQueue) -> None:
     def state_change_that_fails() -> None:
         with queue.db.session() as s:
-            assert JobQueue.enqueue(s, "k", "d", {}, now=queue.clock.now()) is True
+            assert queue.enqueue(s, "k", "d", {}) is True
             raise RuntimeError("the state change failed")
 
     with pytest.raises(RuntimeError, match="the state change failed"):
@@ -96,8 +96,8 @@ def test_enqueue_is_part_of_the_callers_transaction(queue: JobQueue) -> None:
 
 def test_enqueue_twice_in_one_transaction_gives_one_job(queue: JobQueue) -> None:
     with queue.db.session() as s:
-        assert JobQueue.enqueue(s, "k", "d", {}, now=queue.clock.now()) is True
-        assert JobQueue.enqueue(s, "k", "d", {}, now=queue.clock.now()) is False
+        assert queue.enqueue(s, "k", "d", {}) is True
+        assert queue.enqueue(s, "k", "d", {}) is False
     assert queue.counts() == {"queued": 1}
 
 
@@ -114,7 +114,7 @@ def test_enqueue_of_finished_work_is_still_deduplicated_until_purged(queue: JobQ
 def test_enqueue_racing_an_open_transaction_waits_and_is_a_no_op(queue: JobQueue) -> None:
     # Two processes queue the same cleanup at the same moment: the second must answer False (not
     # fail on the unique key) once the first commits.
-    db, now = queue.db, queue.clock.now()
+    db = queue.db
     first = db.sessions()
     answers: list[bool] = []
     errors: list[BaseException] = []
@@ -122,12 +122,12 @@ def test_enqueue_racing_an_open_transaction_waits_and_is_a_no_op(queue: JobQueue
     def second() -> None:
         try:
             with db.session() as s:
-                answers.append(JobQueue.enqueue(s, "cleanup", "42", {"by": "second"}, now=now))
+                answers.append(queue.enqueue(s, "cleanup", "42", {"by": "second"}))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
     try:
-        assert JobQueue.enqueue(first, "cleanup", "42", {"by": "first"}, now=now) is True
+        assert queue.enqueue(first, "cleanup", "42", {"by": "first"}) is True
         racer = threading.Thread(target=second)
         racer.start()
         racer.join(0.3)  # let it reach the database and wait on the first transaction's row
@@ -249,7 +249,7 @@ def test_done_finishes_the_job(queue: JobQueue, clock: FrozenClock) -> None:
 def test_concurrent_workers_never_claim_the_same_job(queue: JobQueue, clock: FrozenClock) -> None:
     with queue.db.session() as s:
         for n in range(40):
-            JobQueue.enqueue(s, "k", str(n), {"n": n}, now=clock.now())
+            queue.enqueue(s, "k", str(n), {"n": n})
     claimed: list[int] = []
     errors: list[BaseException] = []
     lock = threading.Lock()

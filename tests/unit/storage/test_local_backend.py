@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import IncompleteBody, InvalidArgument, InvalidKey, NoSuchKey, ServiceUnavailable
 from updown.storage.local import META, LocalBackend, reaper, spool
-from updown.storage.local import backend as local
+from updown.storage.local import reader as local
 
 pytestmark = pytest.mark.anyio
 
@@ -173,16 +173,16 @@ async def test_local_get_reads_cached_bytes_inline_and_others_in_a_thread(store:
     data = os.urandom(700 * 1024)
     await store.put("k", chunks(data))
     version = store.object_dir("k") / versions_in(store.object_dir("k"))[0]
-    reader = local._Reader(version)
+    reader = local.Reader(version)
     try:
         fd = os.open(version, os.O_RDONLY)
         os.fsync(fd)
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # clean pages leave the page cache
         os.close(fd)
-        if local._RWF_NOWAIT:
+        if local.RWF_NOWAIT:
             assert reader.read_cached(4096, 0) is None  # would wait for the disk
         assert reader.read(4096, 0) == data[:4096]  # the thread's read brings it in
-        if local._RWF_NOWAIT:
+        if local.RWF_NOWAIT:
             assert reader.read_cached(4096, 0) == data[:4096]
     finally:
         reader.close()
@@ -193,7 +193,7 @@ async def test_local_get_reads_cached_bytes_inline_and_others_in_a_thread(store:
 async def test_local_get_without_rwf_nowait_reads_in_threads(
     store: LocalBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local, "_RWF_NOWAIT", 0)
+    monkeypatch.setattr(local, "RWF_NOWAIT", 0)
     data = os.urandom(600 * 1024 + 3)
     await store.put("k", chunks(data))
     assert await read_all(store, "k") == data

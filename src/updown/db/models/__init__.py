@@ -6,6 +6,6 @@ Each module owns the tables of one noun; add new modules to the import list belo
 from __future__ import annotations
 
 from updown.db.base import Base
-from updown.db.models import events, files, identities, products, users
+from updown.db.models import cluster, events, files, identities, products, users
 
-__all__ = ["Base", "events", "files", "identities", "products", "users"]
+__all__ = ["Base", "cluster", "events", "files", "identities", "products", "users"]

@@ -117,11 +117,13 @@ class HashWriteRing:
 
     async def _wait_for_room(self) -> None:
         self._room.clear()
-        self._waiting = True
+        with self._cond:
+            self._waiting = True
         # Checked again after raising the flag: a thread that advanced before seeing it did not wake us.
-        if self._head - min(self._pos) == self._size and self._error is None:
+        if self._size - (self._head - min(self._pos)) < self._span and self._error is None:
             await self._room.wait()
-        self._waiting = False
+        with self._cond:
+            self._waiting = False
         self._raise_if_failed()
 
     def _raise_if_failed(self) -> None:
@@ -176,8 +178,14 @@ class HashWriteRing:
                 self._wake_loop()
                 return
             self._pos[which] = pos + n
-            if self._waiting:
-                self._wake_loop()
+            # Once per wait, and only when a whole span is free: waking the loop is a cross-thread
+            # call (a self-pipe write and a loop iteration), and a loop woken for less than a span
+            # copies a sliver and waits again. Only the consumer that is behind can free a span.
+            if self._waiting and self._size - (self._head - min(self._pos)) >= self._span:
+                with self._cond:
+                    wake, self._waiting = self._waiting, False
+                if wake:
+                    self._wake_loop()
 
     def _wake_loop(self) -> None:
         # The loop may be gone (a server stopping mid-upload); then nobody is waiting any more.

@@ -145,6 +145,13 @@ async def complete(
 async def upload_state(upload_id: str, runtime: RuntimeDep, caller: CallerDep) -> dict[str, Any]:
     state = await runtime.uploads.state(caller, upload_id)
     out = state_json(state)
+    if state.status in ("uploaded", "processing"):
+        # Its processing job: queued, running, or dead-lettered (failed for good, with why).
+        job = await anyio.to_thread.run_sync(runtime.processing_state, state.upload_id, state.etag)
+        if job is not None:
+            out["processing"] = {"status": job.status, "attempts": job.attempts}
+            if job.error_type:
+                out["processing"]["lastError"] = job.error_type
     if state.status == "ready":
         info = await anyio.to_thread.run_sync(runtime.records.ready, state.key)
         if info is not None:
