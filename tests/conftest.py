@@ -51,6 +51,23 @@ def postgres_schema() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A URL to a new, empty database on the PostgreSQL of UPDOWN_TEST_DATABASE_URL, dropped after
+    (for tests whose processes need a whole database: several servers, procrastinate's schema)."""
+    base = make_url(os.environ[PG_ENV])
+    name = f"{prefix}_{secrets.token_hex(5)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     """A migrated database (SQLite, and PostgreSQL when UPDOWN_TEST_DATABASE_URL is set)."""

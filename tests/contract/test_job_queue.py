@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ENV
+from tests.conftest import PG_ENV, postgres_database
 from updown.clock import SystemClock
 from updown.db.engine import Database
 from updown.errors import ConfigError
@@ -53,17 +53,8 @@ def _params() -> list[Any]:
 @pytest.fixture(scope="module")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this run of the module, dropped after."""
-    base = make_url(os.environ[PG_ENV])
-    name = f"jobs_{secrets.token_hex(5)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with postgres_database("jobs") as url:
+        yield url
 
 
 @contextmanager

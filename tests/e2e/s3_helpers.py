@@ -32,6 +32,26 @@ MIB = 1024 * 1024
 BACKENDS = ["local", "s3"]
 
 
+def moto_backend_env(endpoint: str, bucket: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings of an `updown serve` whose objects live in ``bucket`` of the moto server at
+    ``endpoint``, with ``extra`` over them.
+
+    No periodic cleanup unless ``extra`` asks for one: moto reports every multipart upload as
+    initiated in 2010, so the cleanup the worker runs at start would abort a test's open uploads.
+    """
+    env = {
+        "UPDOWN_STORAGE__BACKEND": "s3",
+        "UPDOWN_STORAGE__BUCKET": bucket,
+        "UPDOWN_S3__ENDPOINT_URL": endpoint,
+        "UPDOWN_S3__ACCESS_KEY_ID": "testing",
+        "UPDOWN_S3__SECRET_ACCESS_KEY": "testing",
+        "UPDOWN_S3__REGION": REGION,
+        "UPDOWN_PROCESSING__CLEANUP_INTERVAL": "0",
+    }
+    env.update(extra or {})
+    return env
+
+
 @contextmanager
 def serve(root: Path, backend: str, env: Mapping[str, str] | None = None, *, bucket: str = BUCKET) -> Iterator[Server]:
     """`updown serve` on ``backend``; for ``s3``, over a moto server and ``bucket`` there.
@@ -39,11 +59,9 @@ def serve(root: Path, backend: str, env: Mapping[str, str] | None = None, *, buc
     moto keeps one store per process, whatever the server: a test that sweeps (cleanup) names a
     bucket of its own, so that it never touches another module's objects.
     """
-    extra = dict(env or {})
+    extra: dict[str, str] = dict(env or {})
     extra["UPDOWN_STORAGE__BUCKET"] = bucket
-    # No periodic cleanup unless a test asks for one: moto reports every multipart upload as
-    # initiated in 2010, so the cleanup the worker runs at start would abort a test's open uploads.
-    extra.setdefault("UPDOWN_PROCESSING__CLEANUP_INTERVAL", "0")
+    extra.setdefault("UPDOWN_PROCESSING__CLEANUP_INTERVAL", "0")  # as on moto (moto_backend_env)
     moto = None
     if backend == "s3":
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -58,15 +76,7 @@ def serve(root: Path, backend: str, env: Mapping[str, str] | None = None, *, buc
             aws_secret_access_key="testing",
             config=Config(s3={"addressing_style": "path"}),
         ).create_bucket(Bucket=bucket)
-        extra.update(
-            {
-                "UPDOWN_STORAGE__BACKEND": "s3",
-                "UPDOWN_S3__ENDPOINT_URL": endpoint,
-                "UPDOWN_S3__ACCESS_KEY_ID": "testing",
-                "UPDOWN_S3__SECRET_ACCESS_KEY": "testing",
-                "UPDOWN_S3__REGION": REGION,
-            }
-        )
+        extra = moto_backend_env(endpoint, bucket, extra)
     srv = Server(data_dir=root / "data", env=clean_env(extra))
     try:
         srv.start()

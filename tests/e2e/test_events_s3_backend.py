@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.apps_helpers import admin, has_gps, jpeg, sub_of, wait_for
 from tests.e2e.files_helpers import Caller, guest, user
+from tests.e2e.s3_helpers import moto_backend_env
 from tests.e2e.test_files_s3_backend import BUCKET, moto_endpoint, s3  # noqa: F401
 from tests.support.processes import Server, clean_env
 
@@ -25,16 +26,11 @@ if TYPE_CHECKING:
 def server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, s3: S3Client) -> Iterator[Server]:  # noqa: F811
     root = tmp_path_factory.mktemp("serve-s3-events")
     env = clean_env(
-        {
-            "UPDOWN_STORAGE__BACKEND": "s3",
-            "UPDOWN_STORAGE__BUCKET": BUCKET,
-            "UPDOWN_S3__ENDPOINT_URL": moto_endpoint,
-            "UPDOWN_S3__ACCESS_KEY_ID": "testing",
-            "UPDOWN_S3__SECRET_ACCESS_KEY": "testing",
-            "UPDOWN_S3__REGION": "us-east-1",
-            "UPDOWN_PROCESSING__RECONCILE_INTERVAL": "1",
-            "UPDOWN_PROCESSING__POLL_INTERVAL": "0.1",
-        }
+        moto_backend_env(
+            moto_endpoint,
+            BUCKET,
+            {"UPDOWN_PROCESSING__RECONCILE_INTERVAL": "1", "UPDOWN_PROCESSING__POLL_INTERVAL": "0.1"},
+        )
     )
     srv = Server(data_dir=root / "data", env=env).start()
     try:

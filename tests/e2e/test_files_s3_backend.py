@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from tests.e2e.files_helpers import Caller, complete, initiate, png, put_bytes, user
+from tests.e2e.s3_helpers import moto_backend_env
 
 # The shared flows, collected again against this module's server.
 from tests.e2e.test_cdn import (  # noqa: F401
@@ -89,19 +90,7 @@ def s3(moto_endpoint: str) -> S3Client:
 def server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, s3: S3Client) -> Iterator[Server]:
     """`updown serve` whose objects live in the moto bucket."""
     root = tmp_path_factory.mktemp("serve-s3")
-    env = clean_env(
-        {
-            "UPDOWN_STORAGE__BACKEND": "s3",
-            "UPDOWN_STORAGE__BUCKET": BUCKET,
-            "UPDOWN_S3__ENDPOINT_URL": moto_endpoint,
-            "UPDOWN_S3__ACCESS_KEY_ID": "testing",
-            "UPDOWN_S3__SECRET_ACCESS_KEY": "testing",
-            "UPDOWN_S3__REGION": "us-east-1",
-            # moto reports every multipart upload as initiated in 2010: the cleanup the worker runs
-            # at start would abort a test's open uploads.
-            "UPDOWN_PROCESSING__CLEANUP_INTERVAL": "0",
-        }
-    )
+    env = clean_env(moto_backend_env(moto_endpoint, BUCKET))
     srv = Server(data_dir=root / "data", env=env).start()
     try:
         yield srv

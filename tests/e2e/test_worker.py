@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,10 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import PG_ENV
+from tests.conftest import PG_ENV, postgres_database
 from tests.e2e.files_helpers import Caller, initiate, png, put_bytes, upload, user
 from tests.support.processes import Server, clean_env, free_port, launch, stop, tail
 from updown.storage.local import LocalBackend
@@ -38,21 +35,6 @@ def _params() -> list[Any]:
     if os.environ.get(PG_ENV):
         params.append(pytest.param("procrastinate", marks=pytest.mark.postgres))
     return params
-
-
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    base = make_url(os.environ[PG_ENV])
-    name = f"worker_{secrets.token_hex(5)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @dataclass
@@ -101,7 +83,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             "UPDOWN_QUEUE__STALLED_WORKER_TIMEOUT": "3",
         }
         if backend == "procrastinate":
-            env["UPDOWN_DATABASE__URL"] = stack.enter_context(fresh_pg_database())
+            env["UPDOWN_DATABASE__URL"] = stack.enter_context(postgres_database("worker"))
         server = Server(data_dir=root / "data", env=clean_env(env)).start()
         stack.callback(server.stop)
         c = Cluster(server, backend, root)

@@ -34,6 +34,7 @@ from updown.db.models.files import FileRecord
 from updown.files.records import OWNER_METADATA, Records, Variant
 from updown.files.uploads import canonical_type
 from updown.processing import images, sniff
+from updown.processing.pipeline import Rejected
 from updown.storage.base import ObjectInfo, StorageBackend
 
 log = logging.getLogger("updown.apps.photos")
@@ -55,12 +56,6 @@ class _Made:
     width: int
     height: int
     thumbnail: Variant
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class EventPhotoStep:
@@ -104,7 +99,7 @@ class EventPhotoStep:
         try:
             title, description, content_type = self._read_metadata(info, event_id, photo_id, row)
             made = await self._publish(info, event_id, photo_id, content_type)
-        except _Refused as refused:
+        except Rejected as refused:
             await anyio.to_thread.run_sync(self._reject, photo_id, info.etag, refused.reason)
             log.info("event photo %s rejected: %s", photo_id, refused.reason)
             return
@@ -127,15 +122,15 @@ class EventPhotoStep:
         names this photo of this event and the type it was granted for."""
         meta = info.metadata
         if meta.get("eventid") != event_id or meta.get("photoid") != photo_id:
-            raise _Refused("the uploaded object's metadata does not name this photo")
+            raise Rejected("the uploaded object's metadata does not name this photo")
         content_type = canonical_type(meta.get("contenttype", ""))
         if content_type not in PHOTO_TYPES or content_type != row.content_type:
-            raise _Refused("the uploaded object's content type is not the one the upload was granted for")
+            raise Rejected("the uploaded object's content type is not the one the upload was granted for")
         return decode_text(meta.get("title", "")), decode_text(meta.get("description", "")), content_type
 
     async def _publish(self, info: ObjectInfo, event_id: str, photo_id: str, content_type: str) -> _Made:
         if info.size > self.max_size:
-            raise _Refused(f"the photo is {info.size} bytes; at most {self.max_size} are accepted")
+            raise Rejected(f"the photo is {info.size} bytes; at most {self.max_size} are accepted")
         self.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.work_dir) as tmp:
             work = Path(tmp)
@@ -144,12 +139,12 @@ class EventPhotoStep:
             head = await anyio.to_thread.run_sync(_head, source)
             verdict = sniff.verdict(content_type, head)
             if not verdict.ok:
-                raise _Refused(verdict.reason or "the file is not the image it was declared to be")
+                raise Rejected(verdict.reason or "the file is not the image it was declared to be")
             thumb, optimized = work / "thumb.webp", work / "optimized.webp"
             try:
                 made_thumb, made_copy = await anyio.to_thread.run_sync(self._images, work, source, thumb, optimized)
             except images.ImageRejected as bad:
-                raise _Refused(bad.reason) from None
+                raise Rejected(bad.reason) from None
             folder = f"{PUBLIC_PREFIX}{event_id}/"
             file = await self._put(optimized, folder, f"{photo_id}-", ".webp")
             thumb_info = await self._put(thumb, folder, f"{photo_id}-", "-thumb.webp")
