@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import unquote
 
 from updown.errors import InvalidArgument, InvalidRange, PreconditionFailed, RequestHeaderFieldsTooLarge
+from updown.files.objects import etag_matches
 from updown.storage.base import ByteRange, ObjectInfo
 
 # S3 limits the request's header section to 8 KiB.
@@ -122,16 +123,16 @@ def check_preconditions(info: ObjectInfo, headers: Mapping[str, str]) -> bool:
     modified = int(info.last_modified)
     if_match = headers.get("if-match")
     if if_match is not None:
-        if not _etag_matches(if_match, info.etag):
+        if not etag_matches(if_match, info.etag):
             raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     else:
-        since = _http_date(headers.get("if-unmodified-since"))
+        since = parse_http_date(headers.get("if-unmodified-since"))
         if since is not None and modified > since:
             raise PreconditionFailed("At least one of the pre-conditions you specified did not hold")
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None:
-        return _etag_matches(if_none_match, info.etag)
-    since = _http_date(headers.get("if-modified-since"))
+        return etag_matches(if_none_match, info.etag)
+    since = parse_http_date(headers.get("if-modified-since"))
     return since is not None and modified <= since
 
 
@@ -193,18 +194,7 @@ def metadata_value(value: str) -> bytes:
     return b"=?UTF-8?B?" + base64.b64encode(value.encode()) + b"?="
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    for candidate in header.split(","):
-        tag = candidate.strip()
-        if tag == "*":
-            return True
-        tag = tag.removeprefix("W/").strip('"')
-        if tag == etag:
-            return True
-    return False
-
-
-def _http_date(value: str | None) -> int | None:
+def parse_http_date(value: str | None) -> int | None:
     if not value:
         return None
     try:

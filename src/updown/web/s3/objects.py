@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from email.header import decode_header
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote
 
@@ -339,8 +338,8 @@ def copy_conditions(headers: Mapping[str, str]) -> Callable[[ObjectInfo], None] 
     fails whatever If-Modified-Since says."""
     if_match = headers.get("x-amz-copy-source-if-match")
     if_none_match = headers.get("x-amz-copy-source-if-none-match")
-    unmodified = _http_date(headers.get("x-amz-copy-source-if-unmodified-since"))
-    modified = _http_date(headers.get("x-amz-copy-source-if-modified-since"))
+    unmodified = s3http.parse_http_date(headers.get("x-amz-copy-source-if-unmodified-since"))
+    modified = s3http.parse_http_date(headers.get("x-amz-copy-source-if-modified-since"))
     if if_match is None and if_none_match is None and unmodified is None and modified is None:
         return None
 
@@ -358,15 +357,6 @@ def copy_conditions(headers: Mapping[str, str]) -> Callable[[ObjectInfo], None] 
             raise PreconditionFailed(_FAILED)
 
     return check
-
-
-def _http_date(value: str | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 # ----------------------------------------------------------------------------- verbs
