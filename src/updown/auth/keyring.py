@@ -105,8 +105,10 @@ class Keyring:
         for _ in range(_ADD_ATTEMPTS):
             if ring._entries and ring._entries[-1].key.alg == alg:
                 break
-            # Another process may add the same generation first; then its key is the one we use.
-            ring._add(SigningKey.generate(alg))
+            # Only the generation after the one we saw: when another process added a key since
+            # (two processes starting together), that key is the one we use, not a second one.
+            seen = ring._entries[-1].generation if ring._entries else 0
+            ring._add(SigningKey.generate(alg), generation=seen + 1)
             ring.reload()
         else:
             raise ConfigError("could not add a signing key: other processes kept adding theirs")
@@ -207,13 +209,14 @@ class Keyring:
             retired_at=retired_at,
         )
 
-    def _add(self, key: SigningKey) -> bool:
-        """Adds ``key`` as the next generation and retires the others; False if another process
-        took that generation first (nothing changed)."""
+    def _add(self, key: SigningKey, *, generation: int | None = None) -> bool:
+        """Adds ``key`` as ``generation`` (default: the next one) and retires the others; False if
+        another process took that generation first (nothing changed)."""
         now = self._clock.now()
         with self.database.session() as s:
-            top = s.execute(select(SigningKeyRow.generation).order_by(SigningKeyRow.generation.desc()).limit(1))
-            generation = (top.scalar() or 0) + 1
+            if generation is None:
+                top = s.execute(select(SigningKeyRow.generation).order_by(SigningKeyRow.generation.desc()).limit(1))
+                generation = (top.scalar() or 0) + 1
             if not insert_if_absent(s, self._row(key, generation, now, None), unique="generation"):
                 return False
             s.execute(

@@ -325,3 +325,25 @@ def test_load_or_create_concurrent_first_starts_make_one_ring(database: Database
     kids = {queue.get(timeout=5) for _ in procs}
     assert len(kids) == 1
     assert len(rows(database)) == (2 if legacy else 1)
+
+
+def test_load_or_create_first_key_added_by_another_process_meanwhile_is_used(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race of two processes starting together: this one reads an empty table, then the other
+    # adds the first key before this one adds its own. One key must be left, and both sign with it.
+    clock = FrozenClock()
+    other: list[Keyring] = []
+    started: list[bool] = []
+    real_reload = Keyring.reload
+
+    def reload_then_lose_the_race(self: Keyring) -> None:
+        real_reload(self)
+        if not started:
+            started.append(True)
+            other.append(Keyring.load_or_create(database, clock))
+
+    monkeypatch.setattr(Keyring, "reload", reload_then_lose_the_race)
+    ring = Keyring.load_or_create(database, clock)
+    assert len(rows(database)) == 1
+    assert ring.current.kid == other[0].current.kid
