@@ -81,15 +81,6 @@ def sniff(head: bytes) -> str | None:
         return "image/gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in (b"avif", b"avis"):
-            return "image/avif"
-        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
-            return "image/heic"
-        if brand == b"qt  ":
-            return "video/quicktime"
-        return "video/mp4"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
     if head[:2] == b"BM" and head[14:18] in _BMP_INFO_SIZES:
@@ -102,6 +93,17 @@ def sniff(head: bytes) -> str | None:
         return "audio/mpeg"
     if head.startswith((b"\x7fELF", b"MZ", b"#!")) or head[:4] in _MACHO:
         return EXECUTABLE
+    # An ISO-BMFF box is named at offset 4, so it comes after every signature at offset 0: a ZIP
+    # or an executable whose fifth byte starts "ftyp" stays what its first bytes say.
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "image/avif"
+        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+            return "image/heic"
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return "video/mp4"
     text = head.removeprefix(b"\xef\xbb\xbf")
     if _HTML.match(text):
         return "text/html"
