@@ -30,7 +30,7 @@ class GranianFloor(Running):
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
-        from updown.cli.serve import HTTP1_BUFFER
+        from updown.web.supervisor import HTTP1_BUFFER
 
         env = dict(os.environ, BENCH_FILE=str(self.path))
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")])

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
 
 import click
 
 from updown import settings as settings_mod
 from updown.cli.common import build_runtime, common_options, load_settings
 from updown.errors import UpdownError
-
-HTTP1_BUFFER = 256 * 1024
+from updown.web import supervisor
 
 
 @click.command()
@@ -34,24 +35,12 @@ def serve(host: str | None, port: int | None, workers: int | None, data_dir: str
     for key, value in server.items():
         settings_mod.pin_override("server", key, value)
 
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-
     click.echo(f"updown serving on {settings.public_url} (data: {settings.data_dir})", err=True)
-    Granian(
-        "updown.web.asgi:factory",
-        factory=True,
-        address=settings.server.host,
-        port=settings.server.port,
-        workers=settings.server.workers,
-        interface=Interfaces.ASGI,
-        log_access=False,
-        # Uploads reach Python in chunks of up to this buffer's size. With the ring pipeline
-        # (storage/pipeline.py) 256 KiB is as fast as 1 MiB (1 GiB PUT 0.93-1.01x MD5 vs
-        # 0.91-0.97x) and keeps the worker's peak RSS ~4 MiB lower; 128 KiB was slower (0.80-0.85x).
-        http1_settings=HTTP1Settings(max_buffer_size=HTTP1_BUFFER),
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # This process becomes granian's supervisor, which needs none of what the CLI imported.
+    argv = supervisor.command(settings.server.host, settings.server.port, settings.server.workers)
+    os.execv(argv[0], argv)  # noqa: S606 (argv is ours: the interpreter, a module, numbers)
 
 
 def _prepare(settings: settings_mod.Settings) -> None:

@@ -12,15 +12,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from updown import __version__
 from updown.core.sigv4 import Credentials
 from updown.errors import EntityTooLarge
 from updown.runtime import Runtime
-from updown.web import graphql, problems
+from updown.web import problems
 from updown.web.cdn import Cdn
 from updown.web.headerlimit import HeaderLimit
+from updown.web.lazy import LazyApp
 from updown.web.metrics import Metrics
 from updown.web.routes import auth, events, health, identity, pages, policy, storage, wellknown
 from updown.web.s3.app import DataPlane
@@ -69,10 +71,21 @@ def create_api(runtime: Runtime, metrics: Metrics) -> FastAPI:
     # Before the events API: a browser's navigation to /events/{eventId} gets the page.
     api.include_router(pages.negotiated)
     api.include_router(events.router)
-    api.include_router(graphql.router(runtime.settings), prefix="/graphql")
+    api.router.routes.append(Route("/graphql", LazyApp(functools.partial(_graphql_app, runtime))))
     api.include_router(pages.router)
     api.mount("/static", static_app(), name="static")
     return api
+
+
+def _graphql_app(runtime: Runtime) -> ASGIApp:
+    """The ``/graphql`` surface as an app of its own, built by its first request (``LazyApp``)."""
+    from updown.web import graphql  # Strawberry and graphql-core: imported only when used
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+    problems.install(app)
+    app.include_router(graphql.router(runtime.settings), prefix="/graphql")
+    return app
 
 
 class Dispatcher:
