@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter windows")
     parser.add_argument(
-        "names", nargs="*", help="benchmarks to run (default: all), e.g. sigv4 policy dataplane thumbnail initiate"
+        "names", nargs="*", help="benchmarks to run (default: all), e.g. sigv4 policy dataplane initiate jobs scale"
     )
     args = parser.parse_args(argv)
     here = Path(__file__).parent

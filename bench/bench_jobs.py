@@ -46,9 +46,10 @@ CONCURRENCY = 2
 
 
 @contextmanager
-def _pg_database() -> Iterator[str | None]:
+def _pg_database(prefix: str = "bench_jobs") -> Iterator[str | None]:
+    """A fresh database on the PostgreSQL of the tests (dropped after); None without one."""
     base = make_url(os.environ.get("UPDOWN_TEST_DATABASE_URL") or PG_DEFAULT)
-    name = f"bench_jobs_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     try:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
