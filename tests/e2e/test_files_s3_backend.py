@@ -25,7 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from tests.e2e.files_helpers import Caller, complete, initiate, png, put_bytes, user
+from tests.e2e.files_helpers import Caller, complete, initiate, png, post_form, put_bytes, user
 from tests.e2e.s3_helpers import moto_backend_env
 
 # The shared flows, collected again against this module's server.
@@ -50,7 +50,10 @@ from tests.e2e.test_files_uploads import (  # noqa: F401
     test_decompression_bomb_rejected,
     test_initiate_bad_input_4xx_with_code,
     test_initiate_needs_a_caller_and_the_policy,
+    test_post_form_upload_processed_ready,
+    test_put_upload_processed_ready_with_thumbnail,
     test_url_download_attachment_with_safe_filename,
+    test_url_not_an_image_served_as_verified_type_and_attachment,
 )
 from tests.support.processes import Server, clean_env
 
@@ -255,4 +258,42 @@ def test_used_intent_url_cannot_replace_the_recorded_file_and_cleanup_drops_the_
     assert re.search(r"staged blobs deleted: [1-9]", out.stdout), out.stdout
     with pytest.raises(ClientError):
         s3.head_object(Bucket=BUCKET, Key=staged)
+    assert httpx.get(url).content == first
+
+
+def test_used_post_form_lands_at_staging_only_and_cleanup_drops_it(
+    client: httpx.Client, server: Server, carol: Caller, s3: S3Client
+) -> None:
+    # An S3 store takes a POST policy again until it expires (updown's data plane refuses it): the
+    # bytes land at the intent's staging key, the recorded file keeps its own, cleanup deletes them.
+    first = png(48, 32, seed=34)
+    grant = initiate(
+        client,
+        carol,
+        accessLevel="protected",
+        name="s3/form.png",
+        contentType="image/png",
+        size=len(first),
+        mode="post",
+    ).json()
+    assert post_form(grant, first).status_code == 204
+    done = complete(client, carol, grant["uploadId"])
+    assert done.status_code == 200, done.text
+    record = done.json()
+    staged = f"_uploads/{grant['uploadId']}"
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=BUCKET, Key=staged)  # published: the staged copy is gone
+    other = bytearray(first)
+    other[-20] ^= 0xFF
+    assert post_form(grant, bytes(other)).status_code == 204
+    assert s3.get_object(Bucket=BUCKET, Key=staged)["Body"].read() == bytes(other)
+    stored = s3.head_object(Bucket=BUCKET, Key=record["key"])
+    assert stored["ETag"] == f'"{record["etag"]}"'
+    assert complete(client, carol, grant["uploadId"]).json()["etag"] == record["etag"]
+    out = server.cli("cleanup")
+    assert re.search(r"staged blobs deleted: [1-9]", out.stdout), out.stdout
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=BUCKET, Key=staged)
+    assert client.get(f"/storage/files/{record['key']}", headers=carol.headers).json()["etag"] == record["etag"]
+    url = client.post(f"/storage/files/{record['key']}/url", headers=carol.headers).json()["url"]
     assert httpx.get(url).content == first

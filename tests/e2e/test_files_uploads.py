@@ -4,10 +4,12 @@ guest, lies about type and size, a decompression bomb, reads, URLs, delete and c
 from __future__ import annotations
 
 import hashlib
+import os
 
 import httpx
 import pytest
 
+from tests.e2e.conftest import CLUSTER_ENV
 from tests.e2e.files_helpers import (
     Caller,
     complete,
@@ -100,8 +102,7 @@ def test_initiate_needs_a_caller_and_the_policy(client: httpx.Client, alice: Cal
 # --- put, process, read ------------------------------------------------------------------------
 
 
-@pytest.mark.embedded("the inert headers (nosniff) of updown's own data plane; SeaweedFS serves the presigned GET")
-def test_put_upload_processed_ready_with_thumbnail(client: httpx.Client, alice: Caller) -> None:
+def test_put_upload_processed_ready_with_thumbnail(client: httpx.Client, server: Server, alice: Caller) -> None:
     data = png(300, 200)
     record = upload(client, alice, data, accessLevel="private", name="photos/cat.png", metadata={"album": "pets"})
     assert record["key"] == f"private/{alice.identity_id}/photos/cat.png"
@@ -120,15 +121,46 @@ def test_put_upload_processed_ready_with_thumbnail(client: httpx.Client, alice: 
     got = httpx.get(url)
     assert got.status_code == 200
     assert got.content == data
-    assert got.headers["x-content-type-options"] == "nosniff"
+    # Served as the verified type, inline (a raster image), by whichever store holds the bytes;
+    # only updown's own data plane adds nosniff and the sandbox (an S3 store has neither).
+    assert got.headers["content-type"] == "image/png"
+    assert "content-disposition" not in got.headers
+    if own_data_plane(server):
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["content-security-policy"] == "sandbox"
     turl = client.post(f"/storage/files/{thumb}/url", headers=alice.headers).json()["url"]
     t = httpx.get(turl)
     assert t.status_code == 200
+    assert t.headers["content-type"] == "image/webp"
     assert t.content[:4] == b"RIFF"
     assert t.content[8:12] == b"WEBP"
     # The intent is single use: its URL cannot replace the bytes any more.
     listed = client.get("/storage/files", headers=alice.headers, params={"accessLevel": "private"}).json()
     assert record["key"] in [i["key"] for i in listed["items"]]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data"),
+    [
+        ("text/plain", b"plain words, which a browser left to sniff might still take for a page\n" * 4),
+        ("application/pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"),
+    ],
+)
+def test_url_not_an_image_served_as_verified_type_and_attachment(
+    client: httpx.Client, alice: Caller, content_type: str, data: bytes
+) -> None:
+    # No S3 store adds nosniff or a sandbox: the URL itself asks for the type and an attachment.
+    name = f"docs/note.{content_type.rsplit('/', 1)[-1]}"
+    record = upload(client, alice, data, content_type=content_type, accessLevel="private", name=name)
+    assert record["contentType"] == content_type
+    url = client.post(f"/storage/files/{record['key']}/url", headers=alice.headers).json()["url"]
+    assert f"response-content-type={content_type.replace('/', '%2F')}" in url
+    got = httpx.get(url)
+    assert got.status_code == 200
+    assert got.content == data
+    assert got.headers["content-type"].split(";")[0] == content_type
+    filename = name.rsplit("/", 1)[-1]
+    assert got.headers["content-disposition"] == f"attachment; filename=\"{filename}\"; filename*=UTF-8''{filename}"
 
 
 def test_access_levels_between_two_users_and_a_guest(client: httpx.Client, alice: Caller, bob: Caller) -> None:
@@ -165,8 +197,7 @@ def test_access_levels_between_two_users_and_a_guest(client: httpx.Client, alice
     assert_problem(hidden, 403, "AccessDenied")
 
 
-@pytest.mark.embedded("a used POST policy refused: only updown's data plane enforces it, the S3 store takes it again")
-def test_post_form_upload_processed_ready(client: httpx.Client, alice: Caller) -> None:
+def test_post_form_upload_processed_ready(client: httpx.Client, server: Server, alice: Caller) -> None:
     data = png(40, 40, seed=5)
     r = initiate(
         client, alice, accessLevel="protected", name="form.png", contentType="image/png", size=len(data), mode="post"
@@ -177,10 +208,27 @@ def test_post_form_upload_processed_ready(client: httpx.Client, alice: Caller) -
     assert sent.status_code == 204, sent.text
     done = complete(client, alice, grant["uploadId"])
     assert done.status_code == 200, done.text
-    assert done.json()["key"] == f"protected/{alice.identity_id}/form.png"
-    # A second POST with the same form writes nothing: the intent has been used.
-    again = post_form(grant, data)
-    assert again.status_code == 403
+    record = done.json()
+    assert record["key"] == f"protected/{alice.identity_id}/form.png"
+    # A second POST with the same form never changes the file. updown's data plane refuses it (the
+    # intent has been used); an S3 store takes a POST policy until it expires, but the bytes land
+    # at the intent's staging key only, and nothing publishes them again.
+    other = bytearray(data)
+    other[-20] ^= 0xFF
+    again = post_form(grant, bytes(other))
+    if own_data_plane(server):
+        assert again.status_code == 403
+    assert complete(client, alice, grant["uploadId"]).json()["etag"] == record["etag"]
+    now = client.get(f"/storage/files/{record['key']}", headers=alice.headers).json()
+    assert (now["etag"], now["size"]) == (record["etag"], len(data))
+    url = client.post(f"/storage/files/{record['key']}/url", headers=alice.headers).json()["url"]
+    assert httpx.get(url).content == data
+
+
+def own_data_plane(server: Server) -> bool:
+    """Whether presigned URLs point at updown's own ``/s3`` data plane (embedded, local disk), which
+    also refuses a used intent and adds the inert headers; else they point at an S3 store."""
+    return not os.environ.get(CLUSTER_ENV) and server.env.get("UPDOWN_STORAGE__BACKEND", "local") == "local"
 
 
 def test_post_form_longer_than_declared_refused_nothing_stored(client: httpx.Client, alice: Caller) -> None:

@@ -3,18 +3,27 @@
 The URLs point at the object store clients talk to directly: the local backend's ``/s3`` data plane,
 or the S3-compatible service itself. Each binds what the grant says and nothing more: the method,
 the key, the signed headers (``Content-Type``, ``Content-Length``, ``Cache-Control``,
-``x-amz-meta-*``) and the lifetime.
+``x-amz-meta-*``) and the lifetime. A GET also binds how the answer is served (``response-*``
+overrides, which every S3 store honours), since an S3 store adds no inert headers of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 from urllib.parse import quote
 
 from updown.clock import Clock
 from updown.core.postpolicy import PresignedPost, presign_post
 from updown.core.sigv4 import Signer, object_url
+
+# The types served inline: raster images, which a browser only ever decodes as a picture, even
+# when it sniffs (an S3 store sends no ``X-Content-Type-Options: nosniff``). Everything else is an
+# attachment when opened directly: text and HTML, SVG (it can run script), PDF, archives and
+# office files, and audio and video too (their containers are checked by a few bytes only, and
+# ``<video>``/``<audio>``/``<img>`` ignore Content-Disposition, so embedding them still works).
+INLINE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +38,11 @@ def attachment(filename: str) -> str:
     """An RFC 6266 ``Content-Disposition: attachment`` with an ASCII fallback and the UTF-8 name."""
     fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%;' else "_" for c in filename) or "download"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def media_type(content_type: str) -> str:
+    """The media type alone, lower-case (``Text/Plain; charset=utf-8`` → ``text/plain``)."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 class Presigner:
@@ -118,9 +132,13 @@ class Presigner:
             query={"partNumber": str(part_number), "uploadId": upload_id},
         )
 
-    def get(self, key: str, *, expires: int, filename: str | None = None) -> str:
-        """A presigned GET; with ``filename``, the answer is an attachment of that name."""
-        query = {"response-content-disposition": attachment(filename)} if filename else None
+    def get(self, key: str, *, expires: int, content_type: str, download: bool = False) -> str:
+        """A presigned GET whose answer has ``Content-Type: content_type`` (the type processing
+        verified, whatever the object was stored with) and is an attachment named like the key's
+        last segment, unless the type is one of `INLINE_TYPES` and ``download`` is false."""
+        query = {"response-content-type": content_type}
+        if download or media_type(content_type) not in INLINE_TYPES:
+            query["response-content-disposition"] = attachment(key.rsplit("/", 1)[-1])
         return self.signer.presign(
             "GET", object_url(self.endpoint, self.bucket, key), expires=expires, now=self.clock.now(), query=query
         )

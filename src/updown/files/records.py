@@ -159,7 +159,8 @@ class Records:
             return None if row is None else _variant(row)
 
     def url(self, principal: Principal, key: str, *, expires_in: int | None, download: bool) -> SignedUrl:
-        """A presigned GET of a ready file; ``download`` makes it an attachment named like the file.
+        """A presigned GET of a ready file or variant, served as its verified type and inertly
+        (`Presigner.get`); ``download`` makes it an attachment named like the file whatever its type.
 
         Raises:
             InvalidRequest: ``expires_in`` out of range. AccessDenied. NoSuchKey.
@@ -170,10 +171,13 @@ class Records:
         key = validate_key(key)
         self.gate.check(principal, access.GET, key)
         # A ready file, or a variant of one (a private file's thumbnail is read this way).
-        if self.ready(key) is None and self.variant(key) is None:
+        found: FileInfo | Variant | None = self.ready(key) or self.variant(key)
+        if found is None:
             raise NoSuchKey("no such file")
-        filename = key.rsplit("/", 1)[-1] if download else None
-        return SignedUrl(self.presigner.get(key, expires=expires, filename=filename), self.clock.now() + expires)
+        # The verified type, signed into the URL: the store answers with it and, for anything but
+        # a raster image, as an attachment (an S3 store adds no nosniff or sandbox of its own).
+        url = self.presigner.get(key, expires=expires, content_type=found.content_type, download=download)
+        return SignedUrl(url, self.clock.now() + expires)
 
     # -- changing --------------------------------------------------------------------------
 

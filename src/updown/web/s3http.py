@@ -14,13 +14,15 @@ from urllib.parse import unquote
 
 from updown.errors import InvalidArgument, InvalidRange, PreconditionFailed, RequestHeaderFieldsTooLarge
 from updown.files.objects import etag_matches
+from updown.files.presign import INLINE_TYPES
 from updown.storage.base import ByteRange, ObjectInfo
 
 # S3 limits the request's header section to 8 KiB.
 MAX_HEADER_BYTES: Final = 8192
 META_PREFIX: Final = "x-amz-meta-"
-# Served inline; everything else is an attachment, so a browser never renders user HTML or SVG.
-SAFE_INLINE_TYPES: Final = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif"})
+# Served inline; everything else is an attachment, so a browser never renders user HTML or SVG
+# (one list with the presigned GETs', which ask an S3 store for the same).
+SAFE_INLINE_TYPES: Final = INLINE_TYPES
 # The query parameters a presigned GET may carry to override response headers (S3's six).
 RESPONSE_OVERRIDES: Final = {
     "response-content-type": b"content-type",
