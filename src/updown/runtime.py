@@ -127,7 +127,7 @@ def load_policies(settings: Settings) -> PolicyStore:
 
 
 def build_mailer(settings: Settings, clock: Clock) -> Mailer:
-    """SMTP when a host is configured, else the development outbox under the data dir."""
+    """SMTP when a host is configured, else the development outbox (``mail.outbox``, else in the data dir)."""
     m = settings.mail
     if m.smtp_host:
         return SmtpMailer(
@@ -138,7 +138,7 @@ def build_mailer(settings: Settings, clock: Clock) -> Mailer:
             password=m.smtp_password or None,
             starttls=m.smtp_starttls,
         )
-    return Outbox(settings.data_dir, clock)
+    return Outbox.of(settings, clock)
 
 
 def build_storage(settings: Settings) -> StorageBackend:
@@ -155,6 +155,9 @@ def build_storage(settings: Settings) -> StorageBackend:
             access_key_id=s3.access_key_id,
             secret_access_key=s3.secret_access_key,
             path_style=s3.path_style,
+            probe_prefixes=s3.probe_prefixes,
+            offload=settings.storage.offload,
+            offload_prefix=settings.storage.offload_prefix,
         )
         backend.min_part_size = settings.uploads.min_part_size
         return backend
@@ -178,10 +181,11 @@ def build_queue(settings: Settings, db: Database, clock: Clock) -> Queue:
 
 
 def build_presigner(settings: Settings, service: Credentials, clock: Clock) -> Presigner:
-    """Presigned URLs point at the local backend's ``/s3`` data plane, or at the S3 service itself."""
+    """Presigned URLs point at the local backend's ``/s3`` data plane, or at the S3 service itself
+    as clients reach it (``s3.public_endpoint_url``; the signature binds that host)."""
     if settings.storage.backend == "s3":
         s3 = settings.s3
-        endpoint = s3.endpoint_url or f"https://s3.{s3.region}.amazonaws.com"
+        endpoint = s3.public_endpoint_url or s3.endpoint_url or f"https://s3.{s3.region}.amazonaws.com"
         signer = Signer(Credentials(s3.access_key_id, s3.secret_access_key), s3.region)
         return Presigner(signer, endpoint=endpoint, bucket=settings.storage.bucket, clock=clock)
     signer = Signer(service, settings.s3.region)

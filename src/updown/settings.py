@@ -8,6 +8,7 @@ values are refused by name with a one-line :class:`~updown.errors.ConfigError`.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -51,6 +52,13 @@ class ServerSettings:
         "Largest request header section accepted on every path (names, values, separators), in bytes; "
         "over it the answer is 431 before any other work. (The S3 data plane also refuses over 8 KiB, as S3 does.)",
     )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "Networks of the reverse proxies in front (CIDRs or addresses, e.g. 127.0.0.1/32, 10.0.0.0/8). A "
+        "request from one of them is taken to come from the rightmost X-Forwarded-For address that is not "
+        "a trusted proxy (as nginx's real_ip_recursive); that address is what per-address throttles "
+        "(sign-in failures, new guests) count. Empty: no one is trusted and X-Forwarded-For is ignored.",
+    )
 
 
 @dataclass(frozen=True)
@@ -82,16 +90,20 @@ class StorageSettings:
     )
     offload: str = setting(
         "none",
-        "Local backend: let a front server send the bytes of an allowed GET. updown still checks the "
-        "signature, policy, conditional headers and range, then answers with headers only: "
-        "x-accel-redirect (nginx: X-Accel-Redirect to offload_prefix + the object's path under "
-        "<root>/objects) or x-sendfile (Apache mod_xsendfile, lighttpd: X-Sendfile with the absolute "
-        "path). Only behind that front server: a client reaching updown directly gets no body.",
+        "Let a front server send the bytes of an allowed GET. updown still checks the signature, "
+        "policy, conditional headers and range, then answers with headers only: x-accel-redirect "
+        "(nginx: X-Accel-Redirect to offload_prefix + the object's path under <root>/objects on the "
+        "local backend; on the s3 backend + a 60 s presigned GET of the same version, signed with "
+        "If-Match and the resolved Range, which nginx fetches from the store: "
+        "deploy/nginx/updown.conf.template) or x-sendfile (local backend only; Apache mod_xsendfile, "
+        "lighttpd: X-Sendfile with the absolute path). Only behind that front server: a client "
+        "reaching updown directly gets no body.",
         choices=("none", "x-accel-redirect", "x-sendfile"),
     )
     offload_prefix: str = setting(
         "/_updown_objects/",
-        "x-accel-redirect: the nginx `internal` location that aliases <root>/objects/ (starts and ends with /).",
+        "x-accel-redirect: the nginx `internal` location (starts and ends with /) that aliases "
+        "<root>/objects/ (local backend) or proxies to the store (s3 backend).",
     )
 
 
@@ -105,7 +117,19 @@ class S3Settings:
     )
     region: str = setting("us-east-1", "Region in SigV4 credential scopes.")
     endpoint_url: str = setting("", "S3 endpoint for the s3 backend. Empty: AWS's default endpoint.")
+    public_endpoint_url: str = setting(
+        "",
+        "s3 backend: the S3 endpoint as clients reach it, which presigned URLs are signed for (the "
+        "signature binds the host, so clients must use exactly this origin); the processes still talk "
+        "to endpoint_url. E.g. http://localhost:8333 where endpoint_url is a container name. Empty: endpoint_url.",
+    )
     path_style: bool = setting(True, "Path-style addressing (http://host/bucket/key) for the s3 backend.")
+    probe_prefixes: bool = setting(
+        False,
+        "s3 backend on a store that keeps folders as directories (SeaweedFS): listings with a delimiter "
+        "check each common prefix with one MaxKeys=1 request (~1.7 ms on loopback), so that a folder "
+        "emptied a moment ago is not listed, as S3 lists it. Off for AWS S3 and stores that list as it does.",
+    )
     serve_at_root: bool = setting(
         True,
         "Also answer S3-signed requests at the root of this server (http://host:port/bucket/key, or "
@@ -123,6 +147,11 @@ class MailSettings:
     smtp_password: str = setting("", "SMTP password.")
     smtp_starttls: bool = setting(True, "Upgrade the SMTP connection with STARTTLS.")
     from_address: str = setting("updown <no-reply@localhost>", "From address of outgoing mail.")
+    outbox: str = setting(
+        "",
+        "File of the development outbox (no smtp_host): mail is appended as JSON lines, one locked write "
+        "each, so several processes may share one file; `updown mail list` reads it. Empty: <data>/outbox.jsonl.",
+    )
 
 
 @dataclass(frozen=True)
@@ -636,6 +665,16 @@ def _validate(s: Settings) -> None:
         raise ConfigError("bad value for identity.region: lower-case letters, digits and '-' only")
     if s.storage.backend == "s3" and not (s.s3.access_key_id and s.s3.secret_access_key):
         raise ConfigError("storage.backend = 's3' needs s3.access_key_id and s3.secret_access_key")
+    for cidr in s.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(cidr.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"bad value for server.trusted_proxies: {cidr!r} is not an IP network (e.g. 10.0.0.0/8)"
+            ) from None
+    public = s.s3.public_endpoint_url
+    if public and not re.fullmatch(r"https?://[^/?#\s]+(?:/[^?#\s]*)?", public):
+        raise ConfigError(f"bad value for s3.public_endpoint_url: {public!r} is not an http(s) URL")
 
 
 def pin_for_workers(settings: Settings) -> None:

@@ -7,7 +7,6 @@ short leases) is given as ``UPDOWN_<SECTION>__<KEY>`` in the environment, as the
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -134,11 +133,13 @@ class SeaweedFS(Running):
 
 @dataclass
 class Nginx(Running):
-    """nginx in the foreground with deploy/'s front (``NGINX_TEMPLATE``) over ``upstreams``; its
-    access log records which upstream answered each request."""
+    """nginx in the foreground with deploy/'s front (``NGINX_TEMPLATE``) over ``upstreams``, fetching
+    offloaded downloads from the S3 store at ``store`` (host:port); its access log records which
+    upstream answered each request (for an offloaded GET: the API process, then the store)."""
 
     root: Path
     upstreams: list[str]
+    store: str
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -165,6 +166,7 @@ class Nginx(Running):
             {
                 "UPDOWN_UPSTREAM": " ".join(f"server {u} max_fails=0;" for u in self.upstreams),
                 "UPDOWN_LISTEN": f"127.0.0.1:{self.port}",
+                "UPDOWN_STORE": self.store,
             },
         )
         (self.root / "updown.conf").write_text(front)
@@ -260,7 +262,9 @@ class Cluster:
             conn.execute(f'CREATE DATABASE "{self.database}"')
         self.weed = SeaweedFS(self.root / "seaweedfs").start()
         api_ports = [free_port() for _ in range(API_PROCESSES)]
-        self.nginx = Nginx(self.root / "nginx", [f"127.0.0.1:{p}" for p in api_ports])
+        self.nginx = Nginx(
+            self.root / "nginx", [f"127.0.0.1:{p}" for p in api_ports], store=f"127.0.0.1:{self.weed.port}"
+        )
         self.env = clean_env(
             {
                 "UPDOWN_CONFIG": str(SETTINGS_FILE),
@@ -268,6 +272,9 @@ class Cluster:
                 "UPDOWN_SERVER__PUBLIC_URL": self.nginx.url,
                 "UPDOWN_DATABASE__URL": self.database_url,
                 "UPDOWN_S3__ENDPOINT_URL": self.weed.endpoint,
+                # Clients get presigned URLs for the same store by another name (as compose's
+                # seaweedfs:8333 and localhost:8333): SeaweedFS checks they are signed for it.
+                "UPDOWN_S3__PUBLIC_ENDPOINT_URL": self.weed.endpoint.replace("127.0.0.1", "localhost"),
                 "UPDOWN_S3__ACCESS_KEY_ID": self.weed.access_key_id,
                 "UPDOWN_S3__SECRET_ACCESS_KEY": self.weed.secret_access_key,
                 "UPDOWN_S3__REGION": REGION,
@@ -280,11 +287,17 @@ class Cluster:
                 # Likewise the failed sign-ins per address (all of them come from 127.0.0.1): the
                 # per-account limit, which the cluster test checks across processes, stays at 5.
                 "UPDOWN_AUTH__MAX_FAILED_SIGNINS_PER_ADDRESS": "100000",
+                # nginx is on loopback: the API processes take the client's address from the
+                # X-Forwarded-For it appends (deploy/updown.toml trusts compose's networks).
+                "UPDOWN_SERVER__TRUSTED_PROXIES": "127.0.0.0/8,::1",
+                # One development outbox for every process, so that `updown mail list` (the
+                # tests' way to read codes) sees the mail of all of them. A deployment configures
+                # SMTP ([mail]) instead.
+                "UPDOWN_MAIL__OUTBOX": str(self.root / OUTBOX),
             }
         )
         # Once, before any process starts (README "Scaling out").
         self.ops_dir.mkdir(parents=True, mode=0o700)
-        self._share_outbox(self.ops_dir)
         migrated = self.front_cli("migrate")
         if migrated.returncode != 0:
             raise RuntimeError(f"updown migrate failed:\n{migrated.stdout}{migrated.stderr}")
@@ -317,17 +330,7 @@ class Cluster:
     def _data_dir(self, name: str) -> Path:
         data = self.root / name / "data"
         data.mkdir(parents=True, mode=0o700)
-        self._share_outbox(data)
         return data
-
-    def _share_outbox(self, data_dir: Path) -> None:
-        # The development outbox is a file in each process's data dir; one file hard-linked into
-        # every data dir lets `updown mail list` (the tests' way to read codes) see the mail of all
-        # processes. A deployment configures SMTP ([mail]) instead.
-        shared = self.root / OUTBOX
-        if not shared.exists():
-            shared.touch(mode=0o600)
-        os.link(shared, data_dir / OUTBOX)
 
     @property
     def logs(self) -> list[Path]:

@@ -28,7 +28,8 @@ from botocore.exceptions import ClientError
 
 from tests.cluster.stack import BUCKET, LEASE_SECONDS, REGION, REPO, Cluster, wait_for
 from tests.e2e.conftest import CLUSTER_ENV
-from tests.e2e.files_helpers import complete, initiate, put_bytes, user
+from tests.e2e.files_helpers import complete, initiate, png, put_bytes, upload, user
+from tests.e2e.s3_helpers import payload, user_creds
 from tests.support.processes import tail
 from updown import settings as settings_mod
 from updown.core.sigv4 import Credentials, Signer, object_url
@@ -212,3 +213,76 @@ def test_signin_throttle_holds_across_the_api_processes(cluster: Cluster) -> Non
         assert r.status_code == 429, r.text
         assert r.json()["code"] == "TooManyRequests"
         assert int(r.headers["retry-after"]) > 0
+
+
+def test_downloads_through_nginx_are_offloaded_to_the_store(cluster: Cluster) -> None:
+    """deploy/'s offload (``storage.offload = "x-accel-redirect"``, nginx's internal location): an
+    API process decides each GET and answers headers only; nginx fetches the bytes from SeaweedFS."""
+    service = Signer(Credentials(cluster.weed.access_key_id, cluster.weed.secret_access_key), REGION)
+    front, store = cluster.nginx.url, f"127.0.0.1:{cluster.weed.port}"
+
+    def presigned(base: str, method: str, key: str, signer: Signer = service) -> str:
+        return signer.presign(method, object_url(f"{base}/s3", BUCKET, key), expires=300, now=time.time())
+
+    def offloaded() -> int:
+        # An offloaded GET is logged with two upstreams: the API process, then the store.
+        return sum(f" : {store} " in line for line in cluster.nginx.access_log.read_text().splitlines())
+
+    data = payload(2 * MIB + 33, "cluster-offload")
+    key = "public/offload/Dir With Space/ünï+@x.bin"
+    put = httpx.put(presigned(front, "PUT", key), content=data, timeout=60)
+    assert put.status_code == 200, put.text
+    etag = put.headers["etag"]
+    before = offloaded()
+
+    # A presigned GET of the /s3 data plane.
+    got = httpx.get(presigned(front, "GET", key), timeout=60)
+    assert (got.status_code, got.content, got.headers["etag"]) == (200, data, etag)
+    inert = {"x-content-type-options": "nosniff", "content-security-policy": "sandbox"}
+    assert {k: got.headers[k] for k in inert} == inert
+    assert got.headers["content-disposition"] == "attachment"
+    assert not [k for k in got.headers if k.startswith(("x-amz-meta-", "seaweed"))]
+    part = httpx.get(presigned(front, "GET", key), headers={"Range": "bytes=1000-1999"}, timeout=60)
+    assert (part.status_code, part.content) == (206, data[1000:2000])
+    assert part.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
+
+    # The S3 API at the root, header-signed (as boto3 and the aws cli send it).
+    url = object_url(front, BUCKET, key)
+    signed = service.sign_headers("GET", url, now=time.time(), headers={"range": "bytes=-100"})
+    tail_part = httpx.get(url, headers={**signed.headers, "range": "bytes=-100"}, timeout=60)
+    assert (tail_part.status_code, tail_part.content) == (206, data[-100:])
+    assert tail_part.headers["etag"] == etag
+
+    # /cdn of a public file.
+    with httpx.Client(base_url=front, timeout=60) as c:
+        record = upload(c, user(c, cluster.front), png(96, 64, seed=77), accessLevel="public", name="offload/pic.png")
+    pic = httpx.get(f"{front}/cdn/offload/pic.png", timeout=60)
+    assert pic.status_code == 200
+    assert hashlib.md5(pic.content, usedforsecurity=False).hexdigest() == record["etag"]
+    assert (pic.headers["content-type"], pic.headers["x-content-type-options"]) == ("image/png", "nosniff")
+    assert pic.headers["cache-control"].startswith("public, max-age=")
+    pic_part = httpx.get(f"{front}/cdn/offload/pic.png", headers={"Range": "bytes=0-15"}, timeout=60)
+    assert (pic_part.status_code, pic_part.content) == (206, pic.content[:16])
+    assert offloaded() - before == 5, "each of those GETs was sent by nginx from the store"
+
+    # A denied GET is the API process's 403: nothing from the store.
+    owner, _ = user_creds(cluster.front)
+    _, intruder = user_creds(cluster.front)
+    private = f"private/{owner.identity_id}/offload.bin"
+    assert httpx.put(presigned(front, "PUT", private), content=data, timeout=60).status_code == 200
+    before = offloaded()
+    theirs = Signer(Credentials(intruder.access_key_id, intruder.secret_access_key, intruder.session_token), REGION)
+    denied = httpx.get(presigned(front, "GET", private, theirs), timeout=60)
+    assert denied.status_code == 403
+    assert b"<Code>AccessDenied</Code>" in denied.content
+    assert data[:64] not in denied.content
+    assert "x-accel-redirect" not in denied.headers
+    assert offloaded() == before
+
+    # Straight to one API process: the decision, headers only, with the redirect nginx follows.
+    for api in cluster.apis:
+        raw = httpx.get(presigned(api.url, "GET", key), timeout=60)
+        assert (raw.status_code, raw.content, raw.headers["content-length"]) == (200, b"", "0")
+        assert raw.headers["x-accel-redirect"].startswith(f"/_updown_objects/{BUCKET}/public/offload/")
+        assert raw.headers["etag"] == etag
+        assert "X-Amz-SignedHeaders=host%3Bif-match&" in raw.headers["x-accel-redirect"]

@@ -66,6 +66,14 @@ def s3_backend(s3_client: S3Client) -> S3Backend:
 
 
 @pytest.fixture
+def s3_probing_backend(s3_client: S3Client) -> S3Backend:
+    """The S3 backend as a store with directories runs it (``s3.probe_prefixes``), over a fresh bucket."""
+    bucket = f"test-{secrets.token_hex(6)}"
+    s3_client.create_bucket(Bucket=bucket)
+    return S3Backend(bucket, part_size=PART_SIZE, client=s3_client, probe_prefixes=True)
+
+
+@pytest.fixture
 def local_backend(tmp_path: Path) -> LocalBackend:
     return LocalBackend(tmp_path / "store")
 

@@ -1,5 +1,5 @@
 """The storage contract for listings with a delimiter and a start: common prefixes, markers and
-pages, the same on every backend (local disk, S3 via moto)."""
+pages, the same on every backend (local disk, S3 via moto, with and without prefix probes)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ from updown.storage.local import LocalBackend
 from updown.storage.local import backend as backend_module
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["local", "s3", "s3_probing"])
+def backend(request: pytest.FixtureRequest) -> StorageBackend:
+    """Every backend of the contract, and the S3 one probing its common prefixes (``s3.probe_prefixes``)."""
+    fixture: StorageBackend = request.getfixturevalue(f"{request.param}_backend")
+    return fixture
+
 
 TREE = [
     "asdf",

@@ -103,6 +103,28 @@ def service_creds(server: Server) -> Creds:
     return Creds(stored["s3_access_key_id"], stored["s3_secret_access_key"])
 
 
+def store_client(server: Server) -> Any | None:
+    """boto3 on the S3 store behind ``server`` (its own endpoint and keys), for what the data
+    plane does not show (a multipart upload left behind); None on the local backend."""
+    if "UPDOWN_S3__ENDPOINT_URL" not in server.env:
+        return None
+    creds = service_creds(server)
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=server.env["UPDOWN_S3__ENDPOINT_URL"],
+        region_name=server.env.get("UPDOWN_S3__REGION", REGION),
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def store_bucket(server: Server) -> str:
+    """The store's bucket behind ``server`` (``storage.bucket``: the settings file's unless the
+    environment names one)."""
+    return server.env.get("UPDOWN_STORAGE__BUCKET", BUCKET)
+
+
 def temporary_creds(client: httpx.Client, caller: Caller) -> Creds:
     r = client.post("/identity/credentials", headers=bearer(caller.token))
     assert r.status_code == 200, r.text

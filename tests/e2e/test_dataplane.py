@@ -1,5 +1,10 @@
 """The S3 data plane against a real `updown serve`: presigned (ours and boto3's) PUT/GET/HEAD/DELETE,
 ranges and conditionals, every refusal as S3 XML, and nothing stored by a refused or cut-off upload.
+
+Signed with the data plane's service credentials (`s3_helpers.service_creds`: on the S3 backend,
+the store's own keys) for ``server.url + "/s3"``: in the cluster run that is the nginx front, and
+updown's data plane answers there on the S3 backend too. What is stored is looked at where the
+backend keeps it: <data>/objects on the local disk, the store's bucket on S3.
 """
 
 from __future__ import annotations
@@ -7,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import json
 import os
 import socket
 import time
@@ -22,14 +26,10 @@ import httpx
 import pytest
 from botocore.config import Config
 
+from tests.e2e.s3_helpers import service_creds, store_bucket, store_client
 from tests.support.processes import Server, clean_env
 from updown.core.postpolicy import presign_post
 from updown.core.sigv4 import Credentials, Signer, object_url
-
-pytestmark = pytest.mark.embedded(
-    "the local backend's /s3 data plane: signs with the generated keys of <data>/secrets.json and looks "
-    "into <data>/objects; on the cluster's S3 backend presigned URLs go to SeaweedFS"
-)
 
 REGION = "us-east-1"
 SMALL_MAX = 1000
@@ -37,8 +37,8 @@ ORIGIN = "https://app.example.com"
 
 
 def credentials(server: Server) -> Credentials:
-    stored = json.loads((server.data_dir / "secrets.json").read_text())
-    return Credentials(stored["s3_access_key_id"], stored["s3_secret_access_key"])
+    creds = service_creds(server)
+    return Credentials(creds.access_key_id, creds.secret_access_key)
 
 
 def presign(
@@ -97,8 +97,25 @@ def raw_request(
         conn.close()
 
 
-def stored_files(server: Server) -> set[Path]:
-    return {p for p in (server.data_dir / "objects").rglob("*") if p.is_file()}
+# What the workers write meanwhile for earlier uploads (on a shared cluster): staged uploads and
+# the variants beside processed files. Nothing a data-plane PUT writes.
+_BACKGROUND = ("_uploads/", "/_variants/")
+
+
+def stored_objects(server: Server) -> set[str]:
+    """Everything stored, partly written included: on the local disk every file under
+    <data>/objects (temp files too); on S3 the keys in the bucket and the open multipart uploads,
+    less what background work writes (``_BACKGROUND``)."""
+    store = store_client(server)
+    if store is None:
+        return {str(p) for p in (server.data_dir / "objects").rglob("*") if p.is_file()}
+    bucket = store_bucket(server)
+    found: set[str] = set()
+    for page in store.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        found.update(o["Key"] for o in page.get("Contents", []))
+    for page in store.get_paginator("list_multipart_uploads").paginate(Bucket=bucket):
+        found.update(f"{u['Key']} (multipart {u['UploadId']})" for u in page.get("Uploads", []))
+    return {k for k in found if not any(part in k for part in _BACKGROUND)}
 
 
 @pytest.fixture(scope="module")
@@ -470,7 +487,10 @@ def test_dataplane_other_bucket_is_404_no_such_bucket(server: Server) -> None:
         "public/./x.txt",
         "public/a%5Cb.txt",
         "public/a\\b.txt",
-        "public/a%00b.txt",
+        pytest.param(
+            "public/a%00b.txt",
+            marks=pytest.mark.embedded("nginx in front refuses a NUL in the path itself (its own HTML 400)"),
+        ),
         "public/%252e%252e/x.txt",
         "/public/x.txt",
         "public/" + "k" * 1020,
@@ -478,7 +498,7 @@ def test_dataplane_other_bucket_is_404_no_such_bucket(server: Server) -> None:
     ],
 )
 def test_dataplane_bad_key_is_4xx_and_writes_nothing(server: Server, raw_key: str) -> None:
-    before = stored_files(server)
+    before = stored_objects(server)
     signer = Signer(credentials(server), REGION)
     # Signed as sent, so the signature holds and only the key itself is at fault.
     url = signer.presign("PUT", f"{server.url}/s3/files/{raw_key}", expires=60, now=time.time())
@@ -488,7 +508,7 @@ def test_dataplane_bad_key_is_4xx_and_writes_nothing(server: Server, raw_key: st
     assert headers["content-type"] == "application/xml"
     root = parse_xml(body)  # well-formed, even for a key holding NUL
     assert (root.findtext("Code"), root.findtext("Key")) == ("InvalidArgument", None)
-    assert stored_files(server) == before
+    assert stored_objects(server) == before
 
 
 def test_dataplane_header_section_over_8_kib_is_refused(server: Server, digits: str) -> None:
@@ -555,8 +575,13 @@ def _cut_off_put(server: Server, key: str, declared: int, sent: int) -> None:
             _read_all(s)
 
 
-def _no_temp_files(server: Server) -> bool:
-    return not any((server.data_dir / "objects" / "tmp").iterdir())
+def _nothing_partial(server: Server, key: str) -> bool:
+    """No partly written upload left: no temp file (local disk), no open multipart upload of
+    ``key`` in the store (S3)."""
+    store = store_client(server)
+    if store is None:
+        return not any((server.data_dir / "objects" / "tmp").iterdir())
+    return not store.list_multipart_uploads(Bucket=store_bucket(server), Prefix=key).get("Uploads")
 
 
 def _wait_for(predicate: Any, timeout: float = 10.0) -> bool:
@@ -573,7 +598,7 @@ def test_dataplane_cut_off_upload_keeps_previous_version(server: Server, declare
     key = f"cut/{declared}.bin"
     assert put(server, key, b"previous version").status_code == 200
     _cut_off_put(server, key, declared, sent)
-    assert _wait_for(lambda: _no_temp_files(server))
+    assert _wait_for(lambda: _nothing_partial(server, key))
     r = get(server, key)
     assert (r.status_code, r.content) == (200, b"previous version")
 
@@ -678,14 +703,21 @@ def test_dataplane_cors_preflight_from_configured_origin_is_allowed(small_server
     assert "ETag" in g.headers["access-control-expose-headers"]
 
 
-def test_dataplane_cors_preflight_from_other_origin_is_refused(small_server: Server, server: Server) -> None:
-    for srv, origin in ((small_server, "https://evil.example"), (server, ORIGIN)):
-        r = httpx.options(
-            f"{srv.url}/s3/files/public/a.jpg", headers={"origin": origin, "access-control-request-method": "PUT"}
-        )
-        assert r.status_code == 403
-        assert "access-control-allow-origin" not in r.headers
-        assert s3_error(r)[0] == "AccessDenied"
+def _refused_preflight(srv: Server, origin: str) -> None:
+    r = httpx.options(
+        f"{srv.url}/s3/files/public/a.jpg", headers={"origin": origin, "access-control-request-method": "PUT"}
+    )
+    assert r.status_code == 403
+    assert "access-control-allow-origin" not in r.headers
+    assert s3_error(r)[0] == "AccessDenied"
+
+
+def test_dataplane_cors_preflight_from_other_origin_is_refused(small_server: Server) -> None:
+    _refused_preflight(small_server, "https://evil.example")
+
+
+def test_dataplane_cors_preflight_without_configured_origins_is_refused(server: Server) -> None:
+    _refused_preflight(server, ORIGIN)
 
 
 # --------------------------------------------------------------------------- streaming memory
@@ -712,6 +744,7 @@ def _rss_kib(pid: int) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.embedded("measures the RSS of the one server's worker processes")
 def test_dataplane_1_gib_upload_keeps_worker_rss_flat(server: Server) -> None:
     import threading
 

@@ -297,3 +297,51 @@ def test_used_post_form_lands_at_staging_only_and_cleanup_drops_it(
     assert client.get(f"/storage/files/{record['key']}", headers=carol.headers).json()["etag"] == record["etag"]
     url = client.post(f"/storage/files/{record['key']}/url", headers=carol.headers).json()["url"]
     assert httpx.get(url).content == first
+
+
+def test_public_endpoint_url_presigned_urls_point_there_and_the_bytes_land(
+    tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str, s3: S3Client
+) -> None:
+    # The processes talk to s3.endpoint_url (127.0.0.1:port); clients get URLs for the same store
+    # by the name s3.public_endpoint_url gives (localhost:port), as compose's seaweedfs:8333 and
+    # localhost:8333.
+    public = moto_endpoint.replace("127.0.0.1", "localhost")
+    assert public != moto_endpoint
+    env = clean_env(moto_backend_env(moto_endpoint, BUCKET, {"UPDOWN_S3__PUBLIC_ENDPOINT_URL": public}))
+    root = tmp_path_factory.mktemp("serve-s3-public")
+    with Server(data_dir=root / "data", env=env) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
+        dave = user(c, srv)
+        data = png(64, 48, seed=41)
+        grant = initiate(
+            c, dave, accessLevel="protected", name="s3/public.png", contentType="image/png", size=len(data)
+        )
+        assert grant.status_code == 201, grant.text
+        body = grant.json()
+        target = urlsplit(body["put"]["url"])
+        assert f"{target.scheme}://{target.netloc}" == public
+        assert put_bytes(body, data).status_code == 200
+        done = complete(c, dave, body["uploadId"])  # updown HEADs it at endpoint_url
+        assert done.status_code in (200, 202), done.text
+        key = f"protected/{dave.identity_id}/s3/public.png"
+        assert s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == len(data)
+        url = c.post(f"/storage/files/{key}/url", headers=dave.headers).json()["url"]
+        assert url.startswith(f"{public}/{BUCKET}/")
+        assert httpx.get(url).content == data
+        big = initiate(
+            c,
+            dave,
+            accessLevel="private",
+            name="s3/big.zip",
+            contentType="application/zip",
+            size=11 * MIB,
+            mode="multipart",
+            partSize=5 * MIB,
+        )
+        assert big.status_code == 201, big.text
+        parts = big.json()["multipart"]["parts"]
+        assert len(parts) == 3
+        assert all(p["url"].startswith(f"{public}/{BUCKET}/") for p in parts)
+        # The UI's pages may reach the public endpoint, not the internal one.
+        csp = c.get("/", headers={"accept": "text/html"}).headers["content-security-policy"]
+        assert public in csp
+        assert moto_endpoint not in csp

@@ -4,6 +4,7 @@ headers have a stated size limit on every surface."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -23,7 +24,7 @@ from tests.e2e.userpool_helpers import (
     new_password,
     signin,
 )
-from tests.support.processes import Server
+from tests.support.processes import Server, clean_env
 
 
 def _credentials(client: httpx.Client, token: str) -> httpx.Response:
@@ -206,3 +207,42 @@ def test_guest_100_rapid_requests_meet_429_with_retry_after(client: httpx.Client
     assert body["status"] == 429
     retry_after = int(limited[0].headers["retry-after"])
     assert 1 <= retry_after <= 60
+
+
+@pytest.mark.embedded("spends the address's guest budget (after the test above, which needs it whole)")
+def test_guest_forged_x_forwarded_for_ignored_without_trusted_proxies(client: httpx.Client) -> None:
+    # No server.trusted_proxies (the default): a new forged address on every request still draws
+    # on the one budget of the socket address, so the header cannot dodge the limit.
+    answers = [client.post("/identity/guest", headers={"X-Forwarded-For": f"198.51.100.{i}"}) for i in range(20)]
+    assert any(r.status_code == 429 for r in answers), [r.status_code for r in answers]
+
+
+GUEST_BURST = 2
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server that trusts loopback as its reverse proxy, with a small guest budget (2, then 1 a minute)."""
+    env = clean_env(
+        {
+            "UPDOWN_SERVER__TRUSTED_PROXIES": '["127.0.0.1/32", "::1/128"]',
+            "UPDOWN_IDENTITY__GUEST_BURST": str(GUEST_BURST),
+            "UPDOWN_IDENTITY__GUEST_RATE_PER_MINUTE": "1",
+        }
+    )
+    with Server(data_dir=tmp_path_factory.mktemp("proxied") / "data", env=env) as srv:
+        yield srv
+
+
+def test_guest_behind_trusted_proxy_each_forwarded_address_has_its_own_bucket(proxied: Server) -> None:
+    def guest(forwarded_for: str) -> int:
+        return httpx.post(f"{proxied.url}/identity/guest", headers={"X-Forwarded-For": forwarded_for}).status_code
+
+    assert [guest("203.0.113.1") for _ in range(GUEST_BURST + 1)] == [201] * GUEST_BURST + [429]
+    # Another client behind the proxy has a bucket of its own...
+    assert [guest("203.0.113.2") for _ in range(GUEST_BURST)] == [201] * GUEST_BURST
+    # ...and what a client writes left of the address the proxy appended never wins.
+    assert guest("192.0.2.77, 203.0.113.1") == 429
+    assert guest("192.0.2.77, 203.0.113.2") == 429
+    # Trusted hops on the right are skipped: the client is the first untrusted one from the right.
+    assert guest("203.0.113.1, 192.0.2.78, 127.0.0.1") == 201

@@ -1,7 +1,8 @@
 """The S3 tools people already use, unmodified, against `updown serve`: boto3, the aws cli, rclone
 (provider ``Other``, its defaults) and s3cmd (``host_base = 127.0.0.1:PORT``), each with the service
-credentials and with a signed-in user's temporary credentials (own ``private/`` allowed, another
-user's refused).
+credentials (`s3_helpers.service_creds`: the store's own keys on the S3 backend) and with a
+signed-in user's temporary credentials (own ``private/`` allowed, another user's refused). In the
+cluster run they go through the nginx front to 3 API processes on SeaweedFS.
 
 The aws cli (v1) and s3cmd come from their own virtualenv (``.tools/``, made by ``.ci/run``: the aws
 cli pins a botocore of its own) and rclone from Debian; ``UPDOWN_TEST_TOOLS`` may name another
@@ -27,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.e2e.files_helpers import user
+from tests.e2e.s3_helpers import service_creds
 from tests.e2e.userpool_helpers import bearer
 from tests.support.processes import Server
 
@@ -35,14 +37,7 @@ BUCKET = "files"
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("UPDOWN_TEST_TOOLS", ROOT / ".tools" / "bin"))
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.embedded(
-        "service keys from <data>/secrets.json (the local backend's); and SeaweedFS lists a folder emptied a "
-        "moment ago as a common prefix (its empty-folder cleanup runs later), where S3 lists nothing"
-    ),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @dataclass(frozen=True)
@@ -82,8 +77,8 @@ def _payload(size: int, seed: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def service_keys(server: Server) -> Keys:
-    stored = json.loads((server.data_dir / "secrets.json").read_text())
-    return Keys(stored["s3_access_key_id"], stored["s3_secret_access_key"], None, "public/clients/")
+    creds = service_creds(server)
+    return Keys(creds.access_key_id, creds.secret_access_key, None, "public/clients/")
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +146,9 @@ def test_boto3_objects_listing_copy_batch_delete_and_multipart(server: Server, k
         f"{p}{n}" for n in ("a.bin", "copy.bin", "big.bin", "dir/b.bin")
     )
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=p)["KeyCount"] == 0
+    # The folder emptied a moment ago is no common prefix either (no object starts with it).
+    emptied = s3.list_objects_v2(Bucket=BUCKET, Prefix=p, Delimiter="/")
+    assert (emptied["KeyCount"], emptied.get("CommonPrefixes", [])) == (0, [])
 
 
 def test_boto3_temporary_credentials_refused_under_another_users_prefix(server: Server, user_keys: Keys) -> None:

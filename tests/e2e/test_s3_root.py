@@ -1,10 +1,10 @@
 """The data plane at the root of the server's origin: S3-signed requests there are the S3 API
 (path-style ``/bucket/key`` and virtual-hosted ``bucket.host``), everything else is still the API
-and the UI; ``s3.serve_at_root = false`` turns it off."""
+and the UI; ``s3.serve_at_root = false`` turns it off. Signed with the data plane's service credentials
+(`s3_helpers.service_creds`); in the cluster run through the nginx front, which passes the Host."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,21 +14,18 @@ import httpx
 import pytest
 from botocore.config import Config
 
+from tests.e2e.s3_helpers import service_creds
 from tests.support.processes import Server, clean_env
-
-pytestmark = pytest.mark.embedded(
-    "S3 calls at the root of the server signed with the generated keys of <data>/secrets.json (the local backend's)"
-)
 
 
 def _client(server: Server, endpoint: str, style: str = "path") -> Any:
-    stored = json.loads((server.data_dir / "secrets.json").read_text())
+    creds = service_creds(server)
     return boto3.session.Session().client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
-        aws_access_key_id=stored["s3_access_key_id"],
-        aws_secret_access_key=stored["s3_secret_access_key"],
+        aws_access_key_id=creds.access_key_id,
+        aws_secret_access_key=creds.secret_access_key,
         config=Config(signature_version="s3v4", s3={"addressing_style": style}, retries={"max_attempts": 1}),
     )
 

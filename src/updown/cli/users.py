@@ -133,7 +133,7 @@ def mail_list(as_json: bool, data_dir: str | None, config: str | None) -> None:
     settings = load_settings(data_dir, config)
     from updown.mail.outbox import Outbox
 
-    for message in Outbox(settings.data_dir, SystemClock()).read():
+    for message in Outbox.of(settings, SystemClock()).read():
         if as_json:
             click.echo(json.dumps(message))
         else:

@@ -1,7 +1,9 @@
-"""The development outbox: mail appended as JSON lines to ``<data_dir>/outbox.jsonl`` instead of sent.
+"""The development outbox: mail appended as JSON lines to a file instead of sent.
 
-``updown mail list`` prints it. Several server workers may append at once: each line is written
-with one ``write`` under an exclusive ``flock``, so lines never interleave.
+The file is ``mail.outbox``, else ``<data_dir>/outbox.jsonl``; ``updown mail list`` prints it.
+Several processes may append at once, server workers or the processes of a cluster that share
+one file: each line is appended (``O_APPEND``) under an exclusive ``flock``, so lines never
+interleave, and a reader takes a shared lock, so it never sees half a line.
 """
 
 from __future__ import annotations
@@ -17,16 +19,30 @@ from typing import Any
 from updown.clock import Clock, utc
 from updown.errors import ServiceUnavailable
 from updown.mail.base import Mailer, MailMessage
+from updown.settings import Settings
 
 FILENAME = "outbox.jsonl"
+
+
+def location(settings: Settings) -> Path:
+    """The outbox file: ``mail.outbox`` (relative to the working directory), else in the data dir."""
+    if settings.mail.outbox:
+        return Path(settings.mail.outbox).expanduser().absolute()
+    return settings.data_dir / FILENAME
 
 
 class Outbox(Mailer):
     """A mailer that records ``{to, subject, code, sentAt}`` per message, for development and tests."""
 
-    def __init__(self, data_dir: Path | str, clock: Clock) -> None:
-        self.path = Path(data_dir) / FILENAME
+    def __init__(self, data_dir: Path | str, clock: Clock, *, path: Path | str | None = None) -> None:
+        """The outbox ``<data_dir>/outbox.jsonl``, or the file ``path`` when given."""
+        self.path = Path(path) if path is not None else Path(data_dir) / FILENAME
         self._clock = clock
+
+    @classmethod
+    def of(cls, settings: Settings, clock: Clock) -> Outbox:
+        """The outbox the settings name (:func:`location`): what serve, worker and `mail list` share."""
+        return cls(settings.data_dir, clock, path=location(settings))
 
     def send(self, message: MailMessage) -> None:
         record = {

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final
+from typing import Final, Protocol
 
 from updown.errors import EntityTooLarge, IncompleteBody, InvalidArgument, InvalidPartOrder, InvalidRange
 
@@ -39,6 +39,7 @@ into directly and never touches again (the local backend: no second copy on the 
 Offload = tuple[bytes, bytes]
 """A response header (name, value) by which a front server sends an object's bytes itself
 (``x-accel-redirect`` for nginx, ``x-sendfile``); see ``storage.local.offload``."""
+
 
 ByteRange = tuple[int, int | None]
 """``(start, end)`` with ``end`` inclusive or None for "to the end"; ``(-n, None)`` is the last
@@ -114,6 +115,16 @@ class MultipartUpload:
     key: str
     upload_id: str
     initiated: float
+
+
+class ReferenceOffload(Protocol):
+    """Offload by reference (the S3 backend): the front server fetches a decided GET's bytes from
+    the store itself; see ``storage.offload``."""
+
+    def headers(self, info: ObjectInfo, span: tuple[int, int] | None) -> list[tuple[bytes, bytes]]:
+        """The headers that hand ``span`` (None: all) of the version ``info`` describes to the
+        front server."""
+        ...
 
 
 class ObjectStream:
@@ -292,6 +303,10 @@ class StorageBackend(abc.ABC):
         Raises:
             NoSuchKey: nothing under ``src``.
         """
+
+    reference_offload: ReferenceOffload | None = None
+    """Set when ``storage.offload`` has the front server fetch an allowed GET's bytes from the store
+    (the S3 backend); the local backend's offload header comes with `get` (`ObjectStream.offload`)."""
 
     # -- multipart uploads (S3's model: one implementation behind presigned parts and the S3 API) --
 

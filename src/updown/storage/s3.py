@@ -10,6 +10,9 @@ arrived and matched its declared length; on any failure the upload is aborted, s
 under the key and the previous object stays. Such an object's ETag is S3's multipart form
 ``<hex>-<parts>``: we return what S3 will report for it from then on, never a value of our own,
 so put, head, get and list agree. Uploads orphaned by a crash are aborted by `sweep_temp`.
+
+With ``storage.offload = "x-accel-redirect"`` an allowed GET is not read through here: nginx
+fetches a presigned GET of the same version from the store (`reference_offload`, ``offload.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
 from updown.core.keys import validate_key
+from updown.core.sigv4 import Credentials
 from updown.errors import (
     ConfigError,
     EntityTooLarge,
@@ -72,6 +76,8 @@ from updown.storage.base import (
     check_part_list,
     check_part_number,
 )
+from updown.storage.offload import PresignedOffload
+from updown.storage.offload import check_settings as check_offload
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -149,17 +155,37 @@ class S3Backend(StorageBackend):
         path_style: bool = False,
         part_size: int = DEFAULT_PART_SIZE,
         client: S3Client | None = None,
+        probe_prefixes: bool = False,
+        offload: str = "none",
+        offload_prefix: str = "/_updown_objects/",
     ) -> None:
         """Build the client (or take one, for tests); ``path_style`` for endpoints without
-        virtual-host buckets (MinIO, moto, most self-hosted stores).
+        virtual-host buckets (MinIO, moto, most self-hosted stores). ``offload`` =
+        ``x-accel-redirect``: `reference_offload` hands allowed GETs to nginx as presigned GETs of
+        the store (`storage.offload.PresignedOffload`, signed with these credentials).
+        ``probe_prefixes``: the store keeps folders as directories (SeaweedFS); see `list`.
 
         Raises:
-            ConfigError: ``part_size`` under S3's 5 MiB minimum.
+            ConfigError: ``part_size`` under S3's 5 MiB minimum; an offload mode other than none
+                and x-accel-redirect (x-sendfile names a local file), or one without credentials.
         """
         if part_size < MIN_PART_SIZE:
             raise ConfigError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        check_offload(offload, offload_prefix)
+        if offload == "x-sendfile":
+            raise ConfigError("storage.offload = x-sendfile needs the local backend (s3: x-accel-redirect or none)")
+        if offload == "x-accel-redirect":
+            self.reference_offload = PresignedOffload(
+                offload_prefix,
+                endpoint=endpoint_url or f"https://s3.{region or 'us-east-1'}.amazonaws.com",
+                bucket=bucket,
+                path_style=path_style,
+                credentials=Credentials(access_key_id or "", secret_access_key or "", session_token),
+                region=region or "us-east-1",
+            )
         self.bucket = bucket
         self._part_size = part_size
+        self._probe_prefixes = probe_prefixes
         if client is None:
             config = Config(
                 s3={"addressing_style": "path" if path_style else "auto"},
@@ -334,6 +360,19 @@ class S3Backend(StorageBackend):
         delimiter: str | None = None,
         start_after: str | None = None,
     ) -> ListPage:
+        """One page, as S3 lists it on any store.
+
+        A common prefix stands for at least one object (S3's). A store that keeps folders as
+        directories (SeaweedFS) lists a folder emptied a moment ago as one until it removes the
+        directory, and, listed with that folder as the prefix, the folder itself as an object. With
+        ``probe_prefixes``, one MaxKeys=1 probe without delimiter per listed prefix (and for an
+        object named as the prefix) keeps only what objects back, whatever order the store lists
+        keys in. Measured on SeaweedFS over loopback: 1.7 ms a prefix (a page of 10 folders: 19 ms
+        instead of 2; of 1000: 1.8 s instead of 13 ms); a few at once, so as not to take every
+        thread of the pool. Off by default: AWS S3 would bill a request per folder listed.
+        A truncated page whose last entry was dropped goes on where the store stopped, so that it
+        ends on what it lists (v1's NextMarker).
+        """
         check_limit(limit)
         extra: dict[str, Any] = {}
         if continuation_token:
@@ -342,25 +381,53 @@ class S3Backend(StorageBackend):
             extra["StartAfter"] = start_after
         if delimiter:
             extra["Delimiter"] = delimiter
-        answer = await _call(
-            self._client.list_objects_v2,
-            Bucket=self.bucket,
-            Prefix=prefix,
-            MaxKeys=limit,
-            **extra,
-        )
-        items = tuple(
-            ObjectSummary(
-                item["Key"],
-                item["Size"],
-                item["ETag"].strip('"'),
-                item["LastModified"].timestamp(),
+        gate = asyncio.Semaphore(4)
+
+        async def first_key(start: str) -> str | None:
+            """The first key starting with ``start`` (listed without delimiter: no directories)."""
+            async with gate:
+                probe = await _call(self._client.list_objects_v2, Bucket=self.bucket, Prefix=start, MaxKeys=1)
+            found = probe.get("Contents", [])
+            return str(found[0]["Key"]) if found else None
+
+        async def backed(entry: str, is_prefix: bool) -> bool:
+            key = await first_key(entry)
+            return key is not None and (is_prefix or key == entry)
+
+        items: list[ObjectSummary] = []
+        prefixes: list[str] = []
+        while True:
+            answer = await _call(
+                self._client.list_objects_v2,
+                Bucket=self.bucket,
+                Prefix=prefix,
+                MaxKeys=limit - len(items) - len(prefixes),
+                **extra,
             )
-            for item in answer.get("Contents", [])
-        )
-        prefixes = tuple(p["Prefix"] for p in answer.get("CommonPrefixes", []) if "Prefix" in p)
-        token = answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
-        return ListPage(items, token, prefixes)
+            page = [
+                ObjectSummary(
+                    item["Key"],
+                    item["Size"],
+                    item["ETag"].strip('"'),
+                    item["LastModified"].timestamp(),
+                )
+                for item in answer.get("Contents", [])
+            ]
+            listed = [p["Prefix"] for p in answer.get("CommonPrefixes", []) if "Prefix" in p]
+            token = answer.get("NextContinuationToken") if answer.get("IsTruncated") else None
+            # Only an object named as the prefix can be a directory listed as an object: a longer
+            # key ending in the delimiter is rolled up into a common prefix.
+            doubtful = [(p, True) for p in listed] if self._probe_prefixes else []
+            if self._probe_prefixes and delimiter and prefix.endswith(delimiter) and page and page[0].key == prefix:
+                doubtful.append((prefix, False))
+            kept = await asyncio.gather(*(backed(name, is_prefix) for name, is_prefix in doubtful))
+            dropped = {name for (name, _), keep in zip(doubtful, kept, strict=True) if not keep}
+            items.extend(i for i in page if i.key not in dropped)
+            prefixes.extend(p for p in listed if p not in dropped)
+            last = max([*(i.key for i in page[-1:]), *listed[-1:]], default=None)
+            if token is None or last not in dropped:
+                return ListPage(tuple(items), token, tuple(prefixes))
+            extra = {"ContinuationToken": token, **({"Delimiter": delimiter} if delimiter else {})}
 
     async def copy(
         self,

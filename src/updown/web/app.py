@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -116,7 +117,7 @@ class Dispatcher:
             if self.signed_root is not None and _s3_signed(scope):
                 await self.signed_root(scope, receive, send)
                 return
-            await self.api(scope, _limited(scope, receive, self.max_json_body), send)
+            await _limited(self.api, self.max_json_body, scope, receive, send)
             return
         await self.api(scope, receive, send)
 
@@ -132,23 +133,111 @@ def _s3_signed(scope: Scope) -> bool:
     return b"X-Amz-Credential=" in query or b"X-Amz-Signature=" in query or b"AWSAccessKeyId=" in query
 
 
-def _limited(scope: Scope, receive: Receive, limit: int) -> Receive:
-    """Refuses control-plane bodies over ``limit`` bytes, declared or streamed."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise EntityTooLarge(f"request body over {limit} bytes")
-    seen = 0
+# Over the limit, the rest of a JSON body is read and thrown away before the 413 goes out, up to
+# this many bytes: a proxy that streams bodies through (nginx with proxy_request_buffering off)
+# answers its client 502 when the upstream closes while it is still sending. 8 MiB is a few
+# seconds of even a slow client; beyond it the 413 says Connection: close rather than read on.
+DRAIN_MAX = 8 * 1024 * 1024
 
-    async def receive_limited() -> Message:
-        nonlocal seen
-        message = await receive()
+
+class _BodyTooLarge(StarletteHTTPException):
+    """A streamed body crossed the limit. An HTTPException because FastAPI turns any other error
+    raised while it reads a body into 400; this one it passes on, and problems.py answers a 413 as
+    EntityTooLarge (:class:`_ProblemGuard` does, should it escape the API)."""
+
+    def __init__(self, error: EntityTooLarge) -> None:
+        super().__init__(status_code=error.status, detail=error.detail)
+        self.error = error
+
+
+class _LimitedBody:
+    """One request's body, refused over ``limit`` bytes, declared or streamed, and read to its end
+    before the answer goes out: over the limit the rest is drained (at most :data:`DRAIN_MAX`)
+    before the request is refused (413 EntityTooLarge), and an answer made without reading the body (404,
+    405) drains it first too, so the answer reaches a proxy that is still sending. When the rest
+    is not drained, the answer says ``Connection: close``."""
+
+    def __init__(self, scope: Scope, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.seen = 0
+        self.declared: int | None = None
+        chunked = False
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit():
+                self.declared = int(value)
+            elif name == b"transfer-encoding":
+                chunked = True
+        # HTTP/1.1 has a body only with one of the two headers (RFC 9112 6.3).
+        self.ended = not chunked and not self.declared
+        self.closing = False
+        self._reading = 0
+
+    def too_large(self) -> EntityTooLarge:
+        return EntityTooLarge(f"request body over {self.limit} bytes")
+
+    async def _next(self) -> Message:
+        self._reading += 1
+        try:
+            message = await self._receive()
+        finally:
+            self._reading -= 1
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise EntityTooLarge(f"request body over {limit} bytes")
+            self.seen += len(message.get("body", b""))
+            self.ended = not message.get("more_body", False)
+        else:  # http.disconnect: the client went away, nothing more will come
+            self.ended = True
         return message
 
-    return receive_limited
+    async def receive(self) -> Message:
+        message = await self._next()
+        if message["type"] == "http.request" and self.seen > self.limit:
+            await self.drain()
+            raise _BodyTooLarge(self.too_large())
+        return message
+
+    async def drain(self) -> None:
+        """Reads the rest of the body and discards it; past :data:`DRAIN_MAX` (declared or read)
+        stops and marks the answer ``Connection: close`` (and is not tried again)."""
+        if self.closing:
+            return
+        if self.declared is not None and self.declared - self.seen > DRAIN_MAX:
+            self.closing = True
+            return
+        start = self.seen
+        while not self.ended:
+            if self.seen - start > DRAIN_MAX:
+                self.closing = True
+                return
+            await self._next()
+
+    def send(self, send: Send) -> Send:
+        """``send`` that drains an unread body before the answer starts (unless someone is
+        reading it right now, as Starlette's disconnect listener does), and adds
+        ``Connection: close`` when the body was left unread."""
+
+        async def send_drained(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if not self.ended and not self._reading:
+                    await self.drain()
+                if self.closing:
+                    headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        return send_drained
+
+
+async def _limited(app: ASGIApp, limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    """Runs the JSON API with request bodies of at most ``limit`` bytes: a declared length over it
+    is refused before the API runs, a streamed one when it crosses the limit (the API's handlers
+    answer that one); either way 413 problem+json once the body is drained."""
+    body = _LimitedBody(scope, receive, limit)
+    if body.declared is not None and body.declared > limit:
+        await body.drain()
+        await problems.problem_response(body.too_large())(scope, receive, body.send(send))
+        return
+    await app(scope, body.receive, body.send(send))
 
 
 def create_app(runtime: Runtime) -> ASGIApp:
@@ -180,7 +269,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
 
 
 class _ProblemGuard:
-    """Turns an error raised before the API's own handlers run (body limits) into problem+json."""
+    """Turns a body-limit error that escapes the API's own handlers into problem+json (the body is
+    drained by then: :class:`_LimitedBody` drains before it raises)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -196,8 +286,8 @@ class _ProblemGuard:
 
         try:
             await self.app(scope, receive, send_tracking)
-        except EntityTooLarge as exc:
+        except (EntityTooLarge, _BodyTooLarge) as exc:
             if started or scope["type"] != "http":
                 raise
-            response = problems.problem_response(exc)
+            response = problems.problem_response(exc.error if isinstance(exc, _BodyTooLarge) else exc)
             await response(scope, receive, send)

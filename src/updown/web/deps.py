@@ -13,6 +13,7 @@ import anyio.to_thread
 from fastapi import Depends, Request, Response
 
 from updown.auth.principal import ANONYMOUS, Principal, may_reach
+from updown.core import forwarded
 from updown.errors import NotAuthorized
 from updown.runtime import Runtime
 
@@ -87,4 +88,11 @@ AnyPrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address per-address throttles count: the socket peer, or behind a proxy in
+    ``server.trusted_proxies`` the client it names in X-Forwarded-For (core/forwarded.py)."""
+    peer = request.client.host if request.client else "unknown"
+    runtime: Runtime = request.app.state.runtime
+    trusted = runtime.settings.server.trusted_proxies
+    if not trusted:
+        return peer
+    return forwarded.client_address(peer, request.headers.getlist("x-forwarded-for"), forwarded.networks(trusted))

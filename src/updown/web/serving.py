@@ -1,13 +1,17 @@
 """Serving one object's bytes over HTTP, shared by ``/s3`` and ``/cdn``: conditionals (304),
 ranges (206), HEAD, the inert-content headers, and the streamed body of one pinned version.
 
-Offload (``storage.offload``, local backend): once updown has decided a GET (signature, policy,
-conditionals, a satisfiable range), the answer is a 200 with every header and no body, plus the
-backend's ``X-Accel-Redirect`` or ``X-Sendfile``; the front server sends the version file's bytes
-and applies the request's ``Range`` itself. nginx keeps only a few of the upstream's headers across
-the redirect (its location restores the rest, `_FRONT_RESTORES`), so an answer it could not rebuild
-exactly is streamed by updown as without offload: one with ``x-amz-meta-*`` headers, or a request
-with ``If-Match``/``If-Unmodified-Since`` (nginx would test them against its own validators).
+Offload (``storage.offload``): once updown has decided a GET (signature, policy, conditionals, a
+satisfiable range), the answer is a 200 with every header and no body, plus the backend's
+``X-Accel-Redirect`` or ``X-Sendfile``. The local backend's names the version file it opened; the
+front server sends it and applies the request's ``Range`` itself. The S3 backend's names a
+presigned GET of the version updown saw (`StorageBackend.reference_offload`,
+``storage.offload``), with the range updown resolved; nginx fetches it from the store. nginx keeps
+only a few of the upstream's headers across the redirect (its location restores the rest,
+`_FRONT_RESTORES`, and drops the store's own), so an answer it could not rebuild exactly is
+streamed by updown as without offload: one with ``x-amz-meta-*`` headers, or a request with
+``If-Match``/``If-Unmodified-Since`` (nginx would test them against its own validators). One
+decision, `_front_can_send`, for both backends.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Final
 
 from starlette.types import Send
 
-from updown.storage.base import StorageBackend, resolve_range
+from updown.storage.base import ObjectInfo, StorageBackend, resolve_range
 from updown.web import s3http
 
 Headers = list[tuple[bytes, bytes]]
@@ -67,6 +71,7 @@ async def stream_object(
     h = request_headers
     byte_range = s3http.parse_range(h.get("range"))
     conditional = any(n in h for n in ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since"))
+    info: ObjectInfo | None = None
     if method == "HEAD" or conditional:
         info = await storage.head(key)
         if s3http.check_preconditions(info, h):
@@ -88,17 +93,22 @@ async def stream_object(
             await start(200 if span is None else 206, headers)
             await send({"type": "http.response.body", "body": b""})
             return
+    by_reference = storage.reference_offload
+    if by_reference is not None:
+        if info is None:
+            info = await storage.head(key)
+        headers = s3http.object_headers(info, overrides, hidden=hidden)
+        # The store sends the object's x-amz-meta-* too: the front's location drops the hidden
+        # ones (a visible one is updown's header, which nginx cannot pass on anyway).
+        if _front_can_send(b"x-accel-redirect", headers, h) and all(name in hidden for name in info.metadata):
+            span = None if byte_range is None else resolve_range(byte_range, info.size)
+            await _offloaded(headers, by_reference.headers(info, span), start, send, extra)
+            return
     async with await storage.get(key, byte_range=byte_range) as stream:
         info = stream.info
         headers = s3http.object_headers(info, overrides, hidden=hidden)
         if stream.offload is not None and _front_can_send(stream.offload[0], headers, h):
-            # The front server sends the bytes (and its own Accept-Ranges, and the 206 of a range).
-            headers = [item for item in headers if item[0] != b"accept-ranges"]
-            headers += [stream.offload, (b"content-length", b"0")]
-            if extra is not None:
-                extra(headers)
-            await start(200, headers)
-            await send({"type": "http.response.body", "body": b""})
+            await _offloaded(headers, [stream.offload], start, send, extra)
             return
         headers.append((b"content-length", str(stream.length).encode()))
         if extra is not None:
@@ -111,6 +121,19 @@ async def stream_object(
         async for chunk in stream:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+async def _offloaded(
+    headers: Headers, offload: Headers, start: Start, send: Send, extra: Callable[[Headers], None] | None
+) -> None:
+    """The headers-only answer that hands the bytes to the front server."""
+    # The front server sends the bytes (and its own Accept-Ranges, and the 206 of a range).
+    headers = [item for item in headers if item[0] != b"accept-ranges"]
+    headers += [*offload, (b"content-length", b"0")]
+    if extra is not None:
+        extra(headers)
+    await start(200, headers)
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _front_can_send(header: bytes, headers: Headers, request_headers: Mapping[str, str]) -> bool:

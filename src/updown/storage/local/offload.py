@@ -14,28 +14,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Final
 from urllib.parse import quote
 
-from updown.errors import ConfigError
-
-MODES: Final = ("none", "x-accel-redirect", "x-sendfile")
-_PREFIX_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/")
+from updown.storage.offload import check_settings
 
 
 class Offload:
     """Builds the offload header for files under ``objects``; `header` is None when off."""
 
     def __init__(self, mode: str, prefix: str, objects: Path) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"storage.offload: expected one of {', '.join(MODES)}, got {mode!r}")
-        if mode == "x-accel-redirect" and (
-            len(prefix) < 3
-            or not prefix.startswith("/")
-            or not prefix.endswith("/")
-            or not set(prefix) <= _PREFIX_CHARS
-        ):
-            raise ConfigError("storage.offload_prefix: a URI path that starts and ends with / (e.g. /_updown_objects/)")
+        check_settings(mode, prefix)
         self.mode = mode
         self._prefix = prefix
         self._objects = objects

@@ -3,9 +3,10 @@
 Pages run only scripts from ``'self'`` (no inline script, no eval) and may be framed by nobody.
 Images and uploads also reach the data plane: same origin (``/s3``, ``/cdn``) for the local
 backend, plus the public URL's origin and, for the S3 backend, the S3 endpoint that presigned URLs
-point at. Swagger UI (``/docs``) runs under the same policy; only the ReDoc page relaxes two
-directives, as its bundle needs: ``style-src 'unsafe-inline'`` (styled-components injects
-``<style>`` elements) and ``worker-src blob:`` (its search index runs in a blob worker).
+point at (``s3.public_endpoint_url``, else ``s3.endpoint_url``). Swagger UI (``/docs``) runs
+under the same policy; only the ReDoc page relaxes two directives, as its bundle needs:
+``style-src 'unsafe-inline'`` (styled-components injects ``<style>`` elements) and
+``worker-src blob:`` (its search index runs in a blob worker).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def data_plane_origins(settings: Settings) -> tuple[str, ...]:
     if public:
         found.append(public)
     if settings.storage.backend == "s3":
-        endpoint = origin(settings.s3.endpoint_url) if settings.s3.endpoint_url else None
+        # The endpoint presigned URLs point at: the public one clients reach, else endpoint_url.
+        public_endpoint = settings.s3.public_endpoint_url or settings.s3.endpoint_url
+        endpoint = origin(public_endpoint) if public_endpoint else None
         found.extend([endpoint] if endpoint else _AWS_S3)
     return tuple(dict.fromkeys(found))
 
