@@ -5,6 +5,12 @@ CompleteMultipartUpload, which joins the parts on the server) against ``put_obje
 256 MiB (quick) or 1 GiB file, interleaved in rounds with the order rotated; both against one
 `updown serve` on the local backend, both with boto3's default checksums and signing. The goal is
 multipart at >= 0.9x the single PUT's throughput.
+
+Measured on the 2-core bench machine (1 GiB, three runs of three rounds, interleaved with the
+storage code before the change): 0.55x, 0.55x, 0.67x before (completion copied every byte again
+and fsynced it: 2.5 s of a ~7 s upload), 1.03x, 1.04x, 1.05x after (parts written into their ranges
+of the object, completion under 20 ms; ring buffers reused between parts: worker CPU 4.45 -> 4.1 s
+per GiB, against 3.4 s for the single PUT).
 """
 
 from __future__ import annotations

@@ -60,10 +60,10 @@ from updown.storage.local.layout import (
     write_durably,
 )
 from updown.storage.local.offload import Offload
-from updown.storage.local.parts import PartStore
+from updown.storage.local.parts import OpenUpload, PartStore
 from updown.storage.local.reader import READ_CHUNK, Reader
-from updown.storage.local.ring import HashWriteRing
-from updown.storage.local.spool import SpoolFile, map_os_error
+from updown.storage.local.ring import HashWriteRing, RingPool
+from updown.storage.local.spool import SlotFile, SpoolFile, map_os_error
 
 __all__ = ["META", "LocalBackend"]
 
@@ -97,6 +97,7 @@ class LocalBackend(StorageBackend):
         self._reaper = self._tree.reaper
         self._offload = Offload(offload, offload_prefix, self._objects)
         self._parts = PartStore(self._root / "multipart", self._tmp, file_mode=FILE_MODE, dir_mode=DIR_MODE)
+        self._rings = RingPool()
         self.min_part_size = min_part_size
 
     @property
@@ -130,7 +131,8 @@ class LocalBackend(StorageBackend):
         stored = check_headers(headers)
         meter = BodyMeter(content_length, max_size)
         version = secrets.token_hex(16)
-        temp, etag = await self._receive(body, meter, self._tmp / f"{version}.data")
+        temp = self._tmp / f"{version}.data"
+        etag = await self._receive(body, meter, await _in_thread(SpoolFile, temp))
         try:
             info = ObjectInfo(clean, meter.total, etag, ctype, meta, time.time(), stored)
             await _in_thread(self._tree.commit, temp, obj_dir, Record(info, version))
@@ -139,13 +141,12 @@ class LocalBackend(StorageBackend):
             temp.unlink(missing_ok=True)
             raise
 
-    async def _receive(self, body: AsyncIterator[bytes], meter: BodyMeter, path: Path) -> tuple[Path, str]:
-        """Streams ``body`` into a durable file at ``path`` with its MD5 computed beside the write;
-        on any failure (or cancellation) the file is gone."""
-        temp = await _in_thread(SpoolFile, path)
+    async def _receive(self, body: AsyncIterator[bytes], meter: BodyMeter, temp: SpoolFile | SlotFile) -> str:
+        """Streams ``body`` durably into ``temp`` with its MD5 computed beside the write; returns
+        the MD5. On any failure (or cancellation) ``temp`` is discarded."""
         ring: HashWriteRing | None = None
         try:
-            ring = HashWriteRing(temp.write_mapped)
+            ring = HashWriteRing(temp.write_mapped, pool=self._rings)
             async for chunk in body:
                 meter.add(chunk)
                 await ring.feed(chunk)
@@ -153,13 +154,13 @@ class LocalBackend(StorageBackend):
             etag = await ring.close()
             ring = None
             await _in_thread(temp.finish)
-            return temp.path, etag
+            return etag
         except BaseException:
             self._abandon(ring, temp)
             raise
 
     @staticmethod
-    def _abandon(ring: HashWriteRing | None, temp: SpoolFile) -> None:
+    def _abandon(ring: HashWriteRing | None, temp: SpoolFile | SlotFile) -> None:
         # Synchronous on purpose: it runs even when the task is being cancelled, and waits at most
         # for the bounded work in flight in the ring's two threads.
         if ring is not None:
@@ -406,10 +407,21 @@ class LocalBackend(StorageBackend):
         max_size: int | None = None,
     ) -> PartInfo:
         check_part_number(part_number)
-        upload = await _in_thread(self._parts.open, validate_key(key), upload_id)
         meter = BodyMeter(content_length, MAX_PART_SIZE if max_size is None else min(max_size, MAX_PART_SIZE))
-        temp, etag = await self._receive(body, meter, self._tmp / f"{secrets.token_hex(16)}.part")
+        upload, slot = await _in_thread(self._open_part, validate_key(key), upload_id, part_number, content_length)
+        if slot is not None:
+            etag = await self._receive(body, meter, slot)
+            return await _in_thread(self._parts.settle, upload, slot, part_number, etag)
+        temp = self._tmp / f"{secrets.token_hex(16)}.part"
+        etag = await self._receive(body, meter, await _in_thread(SpoolFile, temp))
         return await _in_thread(self._parts.place, upload, part_number, temp, etag)
+
+    def _open_part(
+        self, key: str, upload_id: str, part_number: int, length: int | None
+    ) -> tuple[OpenUpload, SlotFile | None]:
+        """The upload, and the part's range of its object when the part goes there (`PartStore.claim`)."""
+        upload = self._parts.open(key, upload_id)
+        return upload, self._parts.claim(upload, part_number, length, self.min_part_size)
 
     async def list_parts(self, key: str, upload_id: str) -> tuple[PartInfo, ...]:
         upload = await _in_thread(self._parts.open, validate_key(key), upload_id)

@@ -1,15 +1,18 @@
-"""The temp file an upload is spooled to before its commit: O_DIRECT where the file system allows it."""
+"""The files an upload is spooled to before its commit, O_DIRECT where the file system allows it:
+a temp file of its own (`SpoolFile`), or a fenced range of a multipart upload's object file
+(`SlotFile`)."""
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import threading
 from pathlib import Path
 from typing import Final
 
-from updown.errors import InvalidKey, ServiceUnavailable, UpdownError
+from updown.errors import InvalidKey, NoSuchUpload, ServiceUnavailable, UpdownError
 
 _FILE_MODE: Final = 0o600
 _WRITEBACK_EVERY: Final = 16 * 1024 * 1024
@@ -114,6 +117,100 @@ class SpoolFile:
             if self._open:
                 self._close()
             self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        self._open = False
+        os.close(self._fd)
+
+
+class SlotFile:
+    """One part being written straight into its range of a multipart upload's object file
+    (``parts.py``): ``size`` bytes at ``offset``, written by offset, never past the range.
+
+    Fenced, so a completion can take the file while parts are still arriving: every write holds
+    a shared ``flock`` on the file and first checks that ``path`` still names the file it writes
+    to. A completion renames the file away and then takes the exclusive lock, which waits for the
+    writes in progress; every later write finds the name gone and raises NoSuchUpload, so the
+    bytes of a completed object never change once the completion has them. ``claim`` is the
+    part's claim on its range: `discard` removes it (the range is free again), a successful
+    write keeps it for `parts.PartStore.settle`.
+    """
+
+    def __init__(self, path: Path, offset: int, size: int, claim: Path) -> None:
+        self.path = path
+        self.claim = claim
+        self.offset = offset
+        self.size = size
+        flags = os.O_WRONLY | os.O_CLOEXEC  # never O_CREAT: the upload made it, a completion may have taken it
+        self.direct = False
+        if _O_DIRECT and offset % _DIRECT_BLOCK == 0 and size % _DIRECT_BLOCK == 0:
+            try:
+                self._fd = os.open(path, flags | _O_DIRECT)
+                self.direct = True
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        if not self.direct:
+            self._fd = os.open(path, flags)
+        st = os.fstat(self._fd)
+        self._identity = (st.st_dev, st.st_ino)
+        self._lock = threading.Lock()
+        self._open = True
+        self._written = 0
+
+    def write_mapped(self, data: memoryview) -> None:
+        """Writes ``data`` at the range's next offset (page-aligned spans, as the ring hands them).
+
+        Raises:
+            NoSuchUpload: the upload was completed or aborted meanwhile (the file was taken).
+            ServiceUnavailable: the file system failed.
+        """
+        try:
+            self._write(data)
+        except OSError as exc:
+            raise map_os_error(exc) from exc
+
+    def _write(self, data: memoryview) -> None:
+        with self._lock:
+            if not self._open:
+                return
+            if self._written + len(data) > self.size:
+                raise ValueError("a part is longer than its range")  # BodyMeter stops it first
+            if self.direct and len(data) % _DIRECT_BLOCK:
+                raise ValueError("an O_DIRECT range takes whole blocks")  # ranges are whole blocks
+            fcntl.flock(self._fd, fcntl.LOCK_SH)
+            try:
+                if not self._current():
+                    raise NoSuchUpload("the multipart upload was completed or aborted meanwhile")
+                view = data
+                at = self.offset + self._written
+                while view:
+                    n = os.pwrite(self._fd, view, at)
+                    view = view[n:]
+                    at += n
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            self._written += len(data)
+
+    def _current(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        return (st.st_dev, st.st_ino) == self._identity
+
+    def finish(self) -> None:
+        """Flush the range to disk and close (the claim stays: the part is about to be settled)."""
+        with self._lock:
+            os.fsync(self._fd)
+            self._close()
+
+    def discard(self) -> None:
+        """Close and give the range up: what was written there is nobody's."""
+        with self._lock:
+            if self._open:
+                self._close()
+            self.claim.unlink(missing_ok=True)
 
     def _close(self) -> None:
         self._open = False
