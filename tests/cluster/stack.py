@@ -278,6 +278,8 @@ class Cluster:
                 "UPDOWN_S3__ACCESS_KEY_ID": self.weed.access_key_id,
                 "UPDOWN_S3__SECRET_ACCESS_KEY": self.weed.secret_access_key,
                 "UPDOWN_S3__REGION": REGION,
+                # As deploy/compose.yaml requires: keys and secrets sealed in the database.
+                "UPDOWN_AUTH__KEY_ENCRYPTION_KEY": secrets.token_hex(32),
                 "UPDOWN_PROCESSING__LEASE": str(LEASE_SECONDS),
                 "UPDOWN_PROCESSING__POLL_INTERVAL": "0.2",
                 # The e2e suite shares one database here where embedded mode starts a server per
