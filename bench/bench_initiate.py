@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,15 +101,19 @@ async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWrite
     return reader, writer
 
 
-async def _raw_round(port: int, target: Target, *, total: int, seconds: float) -> Result:
-    """``total`` requests (or ``seconds``, whichever ends first) over CONCURRENCY keep-alive connections."""
+async def _raw_round(
+    targets: Sequence[tuple[int, Target]], *, total: int, seconds: float, concurrency: int = CONCURRENCY
+) -> Result:
+    """``total`` requests (or ``seconds``, whichever ends first) over ``concurrency`` keep-alive
+    connections, connection ``i`` to ``targets[i % len(targets)]`` (a port and its requests)."""
     result = Result()
-    connections = await asyncio.gather(*(_connect(port) for _ in range(CONCURRENCY)))
+    mine = [targets[i % len(targets)] for i in range(concurrency)]
+    connections = await asyncio.gather(*(_connect(port) for port, _ in mine))
     issued = 0
     t0 = time.perf_counter()
     deadline = t0 + seconds
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def worker(port: int, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal issued
         try:
             while issued < total and time.perf_counter() < deadline:
@@ -127,11 +132,11 @@ async def _raw_round(port: int, target: Target, *, total: int, seconds: float) -
                 if status == target.status and target.marker in body:
                     result.ok += 1
                 else:
-                    result.fail(str(status), body.decode(errors="replace"))
+                    result.fail(str(status), body[:200].decode(errors="replace"))
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker(r, w) for r, w in connections))
+    await asyncio.gather(*(worker(p, t, r, w) for (p, t), (r, w) in zip(mine, connections, strict=True)))
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -212,12 +217,12 @@ def run(quick: bool = False) -> list[Row]:
         raw_targets = (initiate, healthz)
         raw: dict[str, list[Result]] = {"initiate": [], "healthz": [], "framework": []}
         for target in (initiate, healthz, bare):  # warm-up, and a first check of every answer
-            raw[target.name].append(asyncio.run(_raw_round(ports[target.name], target, total=200, seconds=seconds)))
+            raw[target.name].append(asyncio.run(_raw_round([(ports[target.name], target)], total=200, seconds=seconds)))
         order = [initiate, healthz, bare]
         for r in range(rounds):
             for target in order[r % 3 :] + order[: r % 3]:  # rotated, so noise lands on every side
                 raw[target.name].append(
-                    asyncio.run(_raw_round(ports[target.name], target, total=total, seconds=seconds))
+                    asyncio.run(_raw_round([(ports[target.name], target)], total=total, seconds=seconds))
                 )
         via_httpx = {
             t.name: asyncio.run(_httpx_round(server.url, t, total=total, seconds=seconds)) for t in raw_targets

@@ -28,14 +28,14 @@ import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 
-from bench.bench_initiate import LEVELS, Result, Target, _connect, _content_length, _failures, _sign_in, _target
+from bench.bench_initiate import LEVELS, Result, Target, _failures, _raw_round, _sign_in, _target
 from bench.bench_jobs import _pg_database
 from bench.common import Row, interleaved, paired
 from bench.servers import Server, clean_env
@@ -46,44 +46,6 @@ CONCURRENCY = 48  # in all, dealt over the ports: 48, 24 + 24, 16 + 16 + 16
 SMALL = 4096
 ACCESS_KEY = "AKIABENCHSCALEOUT001"
 SECRET_KEY = "bench-scale-secret-0123456789abcdefghij"
-
-
-async def _spread_round(targets: Sequence[tuple[int, Target]], *, total: int, seconds: float) -> Result:
-    """``total`` requests (or ``seconds``, whichever ends first) over CONCURRENCY keep-alive
-    connections, connection ``i`` to ``targets[i % len(targets)]`` (a port and its requests)."""
-    result = Result()
-    mine = [targets[i % len(targets)] for i in range(CONCURRENCY)]
-    connections = await asyncio.gather(*(_connect(port) for port, _ in mine))
-    issued = 0
-    t0 = time.perf_counter()
-    deadline = t0 + seconds
-
-    async def worker(port: int, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal issued
-        try:
-            while issued < total and time.perf_counter() < deadline:
-                request = target.requests[issued % len(target.requests)]
-                issued += 1
-                writer.write(request)
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    status = int(head[9:12])
-                    body = await reader.readexactly(_content_length(head))
-                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError) as bad:
-                    result.fail(type(bad).__name__, repr(bad))
-                    writer.close()
-                    reader, writer = await _connect(port)
-                    continue
-                if status == target.status and target.marker in body:
-                    result.ok += 1
-                else:
-                    result.fail(str(status), body[:200].decode(errors="replace"))
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker(p, t, r, w) for (p, t), (r, w) in zip(mine, connections, strict=True)))
-    result.seconds = time.perf_counter() - t0
-    return result
 
 
 @contextmanager
@@ -147,13 +109,15 @@ def _scale_rows(what: str, per_n: dict[int, list[Result]], failed: str, note: st
 def _measure(targets: list[tuple[int, Target]], rounds: int, total: int, seconds: float) -> dict[int, list[Result]]:
     """Rounds of the load on the first 1, 2 … PROCESSES ``targets``, interleaved; ``[0]`` holds the
     warm-up round over all of them (which checks every process's answers once)."""
-    per_n: dict[int, list[Result]] = {0: [asyncio.run(_spread_round(targets, total=300, seconds=seconds))]}
+    per_n: dict[int, list[Result]] = {
+        0: [asyncio.run(_raw_round(targets, total=300, seconds=seconds, concurrency=CONCURRENCY))]
+    }
 
     def side(n: int) -> Callable[[], float]:
         per_n[n] = []
 
         def once() -> float:
-            result = asyncio.run(_spread_round(targets[:n], total=total, seconds=seconds))
+            result = asyncio.run(_raw_round(targets[:n], total=total, seconds=seconds, concurrency=CONCURRENCY))
             per_n[n].append(result)
             return result.rate
 
