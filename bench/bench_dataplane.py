@@ -6,8 +6,9 @@ bare ASGI app streaming the file under granian (`bench.granian_floor`: the most 
 granian can do here), nginx serving the file directly, and a presigned GET through nginx in front
 of a second `updown serve` with ``storage.offload = "x-accel-redirect"`` (updown decides, nginx
 sends the bytes). Uploads, interleaved the same way: a presigned PUT (stored with its MD5 ETag and
-fsynced), one single-core MD5 pass over the same bytes, and nginx accepting the same PUT (WebDAV,
-no fsync); the disk's write+fsync rate once at the end. One raw-socket client for everything
+fsynced), one single-core MD5 pass over the same bytes, nginx accepting the same PUT (WebDAV,
+no fsync; its dirty pages synced untimed), and the disk writing and fsyncing the same bytes; a PUT
+is held to MD5 (the issue's goal) and to the slower of MD5 and the disk in its round (its ceiling). One raw-socket client for everything
 (``sendfile`` up, ``recv_into`` down); each ratio is the median of the rounds' ratios; the plain
 server's worker memory is sampled throughout.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import statistics
 import tempfile
 import threading
 import time
@@ -200,22 +202,30 @@ def run(quick: bool = False) -> list[Row]:
                 etags.append(headers.get("etag", ""))
                 return rate
 
+            def nginx_put() -> float:
+                rate = upload(nginx.port, "/put/upload.bin", source)[0]
+                # Untimed: nginx does not fsync, and its 1 GiB of dirty pages would otherwise be
+                # written back during whichever upload comes next (ours fsyncs inside its time).
+                os.sync()
+                return rate
+
             uploads: dict[str, Callable[[], float]] = {
                 "ours": put_once,
                 "md5": lambda: md5_rate(source)[0],
-                "nginx": lambda: upload(nginx.port, "/put/upload.bin", source)[0],
+                "nginx": nginx_put,
+                "disk": lambda: disk_rate(source, root / "disk-probe.bin"),
             }
             with peak_rss(workers) as put_rss:
                 put = dict(zip(uploads, interleaved(list(uploads.values()), rounds), strict=True))
             if set(etags) != {f'"{digest}"'}:
                 raise RuntimeError(f"upload ETags {etags} are not the MD5 {digest}")
-            disk = disk_rate(source, root / "disk-probe.bin")
 
     def rss_note(r: list[float]) -> str:
         verdict = "ok" if r[1] < RSS_GOAL_MIB else "ABOVE GOAL"
         return f"goal < {RSS_GOAL_MIB:g} MiB {verdict}; baseline {r[0]:.0f} MiB, rise {r[1] - r[0]:+.0f} MiB"
 
     gib, mib = 1024 * MIB, MIB
+    ceiling = [min(m, d) for m, d in zip(put["md5"], put["disk"], strict=True)]
     return [
         paired(f"dataplane GET {label} vs bare granian app", got["ours"], got["granian"], "GiB/s", "granian",
                scale=gib, goal=0.9, note="granian's ceiling: a 20-line ASGI app streaming the file"),
@@ -225,7 +235,9 @@ def run(quick: bool = False) -> list[Row]:
         paired(f"dataplane GET {label} ranged (bytes=0-) vs granian", got["ranged"], got["granian"], "GiB/s",
                "granian", scale=gib),
         paired(f"dataplane PUT {label} (MD5 ETag, fsync)", put["ours"], put["md5"], "MiB/s", "md5 1 core",
-               scale=mib, goal=0.9, note=f"disk write+fsync {disk / mib:,.0f} MiB/s"),
+               scale=mib, goal=0.9, note=f"disk write+fsync {statistics.median(put['disk']) / mib:,.0f} MiB/s"),
+        paired(f"dataplane PUT {label} vs its ceiling", put["ours"], ceiling, "MiB/s", "min(md5, disk)", scale=mib,
+               note="per round, the slower of one MD5 pass and the disk's write+fsync of the same bytes"),
         paired(f"dataplane PUT {label} vs nginx PUT (no fsync)", put["ours"], put["nginx"], "MiB/s", "nginx",
                scale=mib),
         Row("dataplane peak worker RSS during GETs", get_rss[1], None, "MiB", note=rss_note(get_rss)),

@@ -17,7 +17,7 @@ import pytest
 from tests.contract.bodies import chunks, failing_body, read_all
 from updown.errors import InvalidPart, NoSuchKey, NoSuchUpload, ServiceUnavailable
 from updown.storage.local import LocalBackend, parts, spool
-from updown.storage.local.ring import RingPool
+from updown.storage.local.ring import HashWriteRing, RingPool
 
 pytestmark = pytest.mark.anyio
 
@@ -267,16 +267,43 @@ async def test_local_multipart_concurrent_parts_share_the_object(store: LocalBac
 
 
 def test_ring_pool_hands_buffers_on_while_in_use_and_frees_them_when_idle() -> None:
-    pool = RingPool(4096 * 4, keep=2)
+    size = 4096 * 4
+    pool = RingPool(size, small=4096 * 2, budget=size * 2, keep=2)
     a, b = pool.take(), pool.take()
-    pool.give(a)  # b is still in use: a is kept for the next ring
+    pool.give(a, size)  # b is still in use: a is kept for the next ring
     assert pool.take() is a
-    pool.give(None)  # a ring that closed its own buffer (an error path)
-    pool.give(b)  # nothing in use any more: everything goes back to the kernel
+    pool.give(None, size)  # a ring that closed its own buffer (an error path)
+    pool.give(b, size)  # nothing in use any more: everything goes back to the kernel
     assert b.closed
     c = pool.take()
     assert c is not a
     assert c is not b
-    pool.give(c)
+    pool.give(c, size)
     assert c.closed
     a.close()
+
+
+def test_ring_pool_hands_out_small_buffers_past_its_budget() -> None:
+    size, small = 4096 * 4, 4096 * 2
+    pool = RingPool(size, small=small, budget=size * 2, keep=2)
+    taken = [pool.take() for _ in range(4)]
+    assert [len(t) for t in taken] == [size, size, small, small]
+    pool.give(taken[0], size)  # room under the budget again: the next one is large, and reused
+    again = pool.take()
+    assert again is taken[0]
+    for t in (again, *taken[1:]):
+        pool.give(t, len(t))
+    assert all(t.closed for t in taken)
+
+
+async def test_ring_from_the_pool_takes_its_buffer_size() -> None:
+    size, small = 4096 * 4, 4096 * 2
+    pool = RingPool(size, small=small, budget=size)
+    written: list[bytes] = []
+    first = HashWriteRing(lambda v: written.append(bytes(v)), span=4096, pool=pool)
+    second = HashWriteRing(lambda v: written.append(bytes(v)), span=4096, pool=pool)
+    body = os.urandom(small * 3 + 5)  # several laps of the small ring
+    await second.feed(body)
+    assert await second.close() == hashlib.md5(body, usedforsecurity=False).hexdigest()
+    assert b"".join(written) == body
+    first.abort()

@@ -23,9 +23,16 @@ import mmap
 import threading
 from collections.abc import Callable
 
-# Measured through `updown serve` (1 GiB PUTs against MD5 in the same run): 4/1 MiB 0.89-1.01x,
-# 8/2 MiB 0.84-1.05x, 6/2 MiB 0.91-1.19x; the smallest ring keeps the least memory per upload.
-RING = 4 * 1024 * 1024
+# Measured through `updown serve` (1 GiB PUTs against one MD5 pass, interleaved, 10 rounds, 1 MiB
+# receive buffer): ring 16 MiB 0.89x median, 8 MiB 0.89x but rounds down to 0.83x, 4 MiB 0.85x;
+# per-thread accounting showed the MD5 thread waiting for bytes while the writer sat out a slow
+# O_DIRECT write, which a 4 MiB ring (6 ms of data) cannot cover. Pages of a ring are only
+# resident once a body has filled them: a small body touches only its own bytes.
+RING = 16 * 1024 * 1024
+# Past BUDGET bytes of large rings in use (4 uploads at once), further uploads get SMALL_RING
+# ones: an S3 client sends 10 parts at once, and 10 clients would otherwise hold 1.6 GiB.
+SMALL_RING = 4 * 1024 * 1024
+BUDGET = 64 * 1024 * 1024
 SPAN = 1024 * 1024
 _HASH, _WRITE = 0, 1
 
@@ -35,33 +42,42 @@ class RingPool:
 
     A fresh anonymous map pays its page faults and zeroing again (2.2 ms per 4 MiB ring here),
     which a multipart upload of 8 MiB parts paid once per part: 0.28 s of CPU per GiB. A buffer
-    given back is kept (up to ``keep``) only while another ring is in use, so an idle process
-    holds none. A reused buffer still holds an earlier body's bytes; a ring only ever reads the
-    bytes fed to it.
+    given back is kept (up to ``keep`` of each size) only while another ring is in use, so an idle
+    process holds none. Buffers are ``size`` long while fewer than ``budget`` bytes of those are in
+    use, ``small`` long past it. A reused buffer still holds an earlier body's bytes; a ring only
+    ever reads the bytes fed to it.
     """
 
-    def __init__(self, size: int = RING, *, keep: int = 16) -> None:
+    def __init__(self, size: int = RING, *, small: int = SMALL_RING, budget: int = BUDGET, keep: int = 4) -> None:
         self.size = size
+        self.small = small
+        self._budget = budget
         self._keep = keep
-        self._spare: list[mmap.mmap] = []
-        self._in_use = 0
+        self._spare: dict[int, list[mmap.mmap]] = {size: [], small: []}
+        self._in_use = {size: 0, small: 0}
         self._lock = threading.Lock()
 
     def take(self) -> mmap.mmap:
         with self._lock:
-            self._in_use += 1
-            if self._spare:
-                return self._spare.pop()
-        return mmap.mmap(-1, self.size)  # anonymous maps are page-aligned, as O_DIRECT needs
+            size = self.size if (self._in_use[self.size] + 1) * self.size <= self._budget else self.small
+            self._in_use[size] += 1
+            if self._spare[size]:
+                return self._spare[size].pop()
+        return mmap.mmap(-1, size)  # anonymous maps are page-aligned, as O_DIRECT needs
 
-    def give(self, buffer: mmap.mmap | None) -> None:
-        """Back from a ring that is done with it (None: the ring closed it itself)."""
+    def give(self, buffer: mmap.mmap | None, size: int) -> None:
+        """Back from a ring of ``size`` bytes that is done with it (None: the ring closed it itself)."""
         with self._lock:
-            self._in_use -= 1
-            if buffer is not None and self._in_use > 0 and len(self._spare) < self._keep:
-                self._spare.append(buffer)
+            self._in_use[size] -= 1
+            busy = sum(self._in_use.values()) > 0
+            if buffer is not None and busy and len(self._spare[size]) < self._keep:
+                self._spare[size].append(buffer)
                 return
-            idle, self._spare = (self._spare, []) if self._in_use == 0 else ([], self._spare)
+            idle: list[mmap.mmap] = []
+            if not busy:
+                for spares in self._spare.values():
+                    idle += spares
+                    spares.clear()
         for spare in idle:
             spare.close()
         if buffer is not None:
@@ -83,17 +99,20 @@ class HashWriteRing:
         span: int = SPAN,
         pool: RingPool | None = None,
     ) -> None:
-        """``pool``: where the buffer comes from and goes back to (its size wins over ``size``)."""
-        size = size if pool is None else pool.size
+        """``pool``: where the buffer comes from and goes back to (its buffer's size wins over ``size``)."""
+        # anonymous maps are page-aligned, as O_DIRECT needs
+        self._ring = mmap.mmap(-1, size) if pool is None else pool.take()
+        size = len(self._ring)
         if span % mmap.PAGESIZE or size % span:
+            self._ring.close()
+            if pool is not None:
+                pool.give(None, size)
             raise ValueError("the ring must be whole spans, and a span whole pages")
         self._loop = asyncio.get_running_loop()
         self._write = write
         self._size = size
         self._span = span
         self._pool = pool
-        # anonymous maps are page-aligned, as O_DIRECT needs
-        self._ring = mmap.mmap(-1, size) if pool is None else pool.take()
         self._view = memoryview(self._ring)
         self._md5 = hashlib.md5(usedforsecurity=False)
         self._head = 0  # bytes fed so far
@@ -200,13 +219,13 @@ class HashWriteRing:
         self._stopped = True
         self._view.release()
         if reuse and self._pool is not None:
-            self._pool.give(self._ring)
+            self._pool.give(self._ring, self._size)
             return
         # An error's traceback may still hold a view of the ring: then it is freed along with it.
         with contextlib.suppress(BufferError):
             self._ring.close()
         if self._pool is not None:
-            self._pool.give(None)
+            self._pool.give(None, self._size)
 
     # ------------------------------------------------------------------ thread side
 
