@@ -281,8 +281,17 @@ def test_used_post_form_lands_at_staging_only_and_cleanup_drops_it(
     assert done.status_code == 200, done.text
     record = done.json()
     staged = f"_uploads/{grant['uploadId']}"
-    with pytest.raises(ClientError):
-        s3.head_object(Bucket=BUCKET, Key=staged)  # published: the staged copy is gone
+    # complete answers once the bytes landed; the pipeline publishes them, marks the file ready,
+    # then deletes the staged copy.
+    assert _wait_ready(client, carol, grant["uploadId"])["status"] == "ready"
+    for _ in range(200):
+        try:
+            s3.head_object(Bucket=BUCKET, Key=staged)
+        except ClientError:
+            break  # published: the staged copy is gone
+        time.sleep(0.05)
+    else:
+        pytest.fail(f"{staged} is still in the store 10 s after the file was ready")
     other = bytearray(first)
     other[-20] ^= 0xFF
     assert post_form(grant, bytes(other)).status_code == 204
