@@ -22,6 +22,18 @@ _O_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 _DIRECT_BLOCK: Final = 4096
 
 
+def _open(path: Path, flags: int, *, direct: bool) -> tuple[int, bool]:
+    """Opens ``path`` with ``O_DIRECT`` when ``direct`` and the file system allows it (tmpfs and
+    some FUSE refuse it with EINVAL), else buffered; returns the descriptor and whether it is direct."""
+    if direct and _O_DIRECT:
+        try:
+            return os.open(path, flags | _O_DIRECT, _FILE_MODE), True
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+    return os.open(path, flags, _FILE_MODE), False
+
+
 class SpoolFile:
     """A temp file being written; its lock keeps `discard` from racing a write in a thread.
 
@@ -36,17 +48,7 @@ class SpoolFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        self.direct = False
-        if _O_DIRECT:
-            try:
-                self._fd = os.open(path, flags | _O_DIRECT, _FILE_MODE)
-                self.direct = True
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-        if not self.direct:
-            self._fd = os.open(path, flags, _FILE_MODE)
+        self._fd, self.direct = _open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, direct=True)
         self._lock = threading.Lock()
         self._open = True
         self._ended = False  # an O_DIRECT file took its unaligned tail: nothing may follow
@@ -141,17 +143,9 @@ class SlotFile:
         self.claim = claim
         self.offset = offset
         self.size = size
-        flags = os.O_WRONLY | os.O_CLOEXEC  # never O_CREAT: the upload made it, a completion may have taken it
-        self.direct = False
-        if _O_DIRECT and offset % _DIRECT_BLOCK == 0 and size % _DIRECT_BLOCK == 0:
-            try:
-                self._fd = os.open(path, flags | _O_DIRECT)
-                self.direct = True
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-        if not self.direct:
-            self._fd = os.open(path, flags)
+        # never O_CREAT: the upload made it, a completion may have taken it
+        aligned = offset % _DIRECT_BLOCK == 0 and size % _DIRECT_BLOCK == 0
+        self._fd, self.direct = _open(path, os.O_WRONLY | os.O_CLOEXEC, direct=aligned)
         st = os.fstat(self._fd)
         self._identity = (st.st_dev, st.st_ino)
         self._lock = threading.Lock()
