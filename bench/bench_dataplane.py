@@ -1,11 +1,12 @@
 """The data plane moving 1 GiB (quick: 256 MiB) beside nginx and granian on loopback, in one run.
 
-Downloads, interleaved in rounds with the order rotated (`bench.common.interleaved`): a presigned
-GET through `updown serve` (200), the same GET as a ranged request (``Range: bytes=0-``, 206), a
-bare ASGI app streaming the file under granian (`bench.granian_floor`: the most any app served by
-granian can do here), nginx serving the file directly, and a presigned GET through nginx in front
-of a second `updown serve` with ``storage.offload = "x-accel-redirect"`` (updown decides, nginx
-sends the bytes). Uploads, interleaved the same way: a presigned PUT (stored with its MD5 ETag and
+Downloads, as pairs measured back to back in 9 rounds, which side goes first alternating
+(`bench.common.back_to_back`): a presigned GET through `updown serve` (200) beside a bare ASGI app
+streaming the file under granian (`bench.granian_floor`: the most any app served by granian can do
+here); a presigned GET through nginx in front of a second `updown serve` with
+``storage.offload = "x-accel-redirect"`` (updown decides, nginx sends the bytes) beside nginx serving
+the file directly; the first GET as a ranged request (``Range: bytes=0-``, 206) beside the bare app
+again. Uploads, interleaved the same way: a presigned PUT (stored with its MD5 ETag and
 fsynced), one single-core MD5 pass over the same bytes, nginx accepting the same PUT (WebDAV,
 no fsync; its dirty pages synced untimed), and the disk writing and fsyncing the same bytes; a PUT
 is held to MD5 (the issue's goal) and to the slower of MD5 and the disk in its round (its ceiling). One raw-socket client for everything
@@ -24,14 +25,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-from bench.common import Row, interleaved, paired
+from bench.common import Row, back_to_back, interleaved, paired
 from bench.servers import GranianFloor, Nginx, OffloadFront, Server, clean_env, rss_mib
 from updown.core.sigv4 import Credentials, Signer, object_url
 
 MIB = 1024 * 1024
 ROUNDS = 5
+GET_ROUNDS = 9
 ACCESS_KEY = "AKIABENCHDATAPLANE01"
 SECRET_KEY = "bench-dataplane-secret-0123456789abcdef"
 RSS_GOAL_MIB = 100.0
@@ -151,6 +154,7 @@ def run(quick: bool = False) -> list[Row]:
     size = (256 if quick else 1024) * MIB
     label = "256 MiB" if quick else "1 GiB"
     rounds = 3 if quick else ROUNDS
+    get_rounds = 3 if quick else GET_ROUNDS
     creds = Credentials(ACCESS_KEY, SECRET_KEY)
     signer = Signer(creds, "us-east-1")
     env = {"UPDOWN_S3__ACCESS_KEY_ID": ACCESS_KEY, "UPDOWN_S3__SECRET_ACCESS_KEY": SECRET_KEY}
@@ -177,21 +181,23 @@ def run(quick: bool = False) -> list[Row]:
             workers = ours.worker_pids()
             upload(ours.port, target(ours.port, "PUT", "bench/file.bin"), source)  # what the GETs read
             upload(front.port, target(front.port, "PUT", "bench/file.bin"), source)
+            get_target = target(ours.port, "GET", "bench/file.bin")  # valid for an hour
+            ours_get = partial(download, ours.port, get_target)
+            ranged_get = partial(download, ours.port, get_target, "Range: bytes=0-\r\n")
+            floor_get = partial(download, floor.port, "/file.bin")
+            nginx_get = partial(download, nginx.port, "/files/file.bin")
+            offload_get = partial(download, front.port, target(front.port, "GET", "bench/file.bin"))
             # One untimed read of each first: the upload drops its pages from the cache (O_DIRECT),
             # while nginx's file is warm; every side is then measured from the page cache.
-            downloads: dict[str, Callable[[], float]] = {
-                "ours": lambda: download(ours.port, target(ours.port, "GET", "bench/file.bin")),
-                "ranged": lambda: download(
-                    ours.port, target(ours.port, "GET", "bench/file.bin"), "Range: bytes=0-\r\n"
-                ),
-                "granian": lambda: download(floor.port, "/file.bin"),
-                "nginx": lambda: download(nginx.port, "/files/file.bin"),
-                "offload": lambda: download(front.port, target(front.port, "GET", "bench/file.bin")),
-            }
-            for fn in downloads.values():
+            for fn in (ours_get, ranged_get, floor_get, nginx_get, offload_get):
                 fn()
+            # Each goal's two sides back to back (a 1 GiB GET is ~0.4 s, and one GET alone varies
+            # by +-20% here, so sides far apart in a round pick up different noise).
             with peak_rss(workers) as get_rss:
-                got = dict(zip(downloads, interleaved(list(downloads.values()), rounds), strict=True))
+                (ours_g, granian_g), (offload_g, nginx_g), (ranged_g, granian_r) = back_to_back(
+                    [(ours_get, floor_get), (offload_get, nginx_get), (ranged_get, floor_get)], get_rounds
+                )
+            got = {"ours": ours_g, "granian": granian_g, "offload": offload_g, "nginx": nginx_g}
 
             # Uploads against one MD5 pass over the same bytes, interleaved, and nginx's WebDAV PUT.
             etags: list[str] = []
@@ -232,7 +238,7 @@ def run(quick: bool = False) -> list[Row]:
         paired(f"dataplane GET {label} nginx+offload vs nginx", got["offload"], got["nginx"], "GiB/s", "nginx",
                scale=gib, goal=0.9, note="X-Accel-Redirect; nginx serving the file directly"),
         paired(f"dataplane GET {label} vs nginx", got["ours"], got["nginx"], "GiB/s", "nginx", scale=gib),
-        paired(f"dataplane GET {label} ranged (bytes=0-) vs granian", got["ranged"], got["granian"], "GiB/s",
+        paired(f"dataplane GET {label} ranged (bytes=0-) vs granian", ranged_g, granian_r, "GiB/s",
                "granian", scale=gib),
         paired(f"dataplane PUT {label} (MD5 ETag, fsync)", put["ours"], put["md5"], "MiB/s", "md5 1 core",
                scale=mib, goal=0.9, note=f"disk write+fsync {statistics.median(put['disk']) / mib:,.0f} MiB/s"),
