@@ -4,6 +4,7 @@ health listener (a real socket)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,16 @@ from updown.clock import FrozenClock
 from updown.db.engine import Database
 from updown.errors import ConfigError
 from updown.processing.jobs import JobQueue
-from updown.processing.queue import Registry, RetryPolicy, WorkerStats, describe_error, run_definition
+from updown.processing.queue import (
+    Registry,
+    RetryPolicy,
+    WorkerOptions,
+    WorkerStats,
+    describe_error,
+    run_definition,
+)
 from updown.processing.queue_health import HealthListener
+from updown.processing.worker import Worker
 
 
 def test_retry_policy_doubles_from_the_first_delay_up_to_the_cap() -> None:
@@ -172,3 +181,52 @@ def test_health_listener_answers_healthz_metrics_and_nothing_else() -> None:
         await listener.close()
 
     anyio.run(main)
+
+
+def _idle_worker(tmp_path: Path) -> Worker:
+    db = Database(f"sqlite:///{tmp_path / 'idle.db'}")
+    db.migrate()
+    reg = Registry()
+
+    async def handler(_payload: Mapping[str, Any]) -> None:
+        return None
+
+    reg.register("k", handler, RetryPolicy())
+    # Polls and periodic work far apart: only the wake event can end the waits in time.
+    options = WorkerOptions(
+        concurrency=2, poll_interval=30.0, shutdown_timeout=5.0, periodic=lambda: None, periodic_interval=30.0
+    )
+    return Worker(JobQueue(db, FrozenClock(1_800_000_000.0), lease=60, max_attempts=2), reg, options)
+
+
+def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(tmp_path: Path) -> None:
+    worker = _idle_worker(tmp_path)
+    worker.start_thread()
+    time.sleep(0.3)  # the lanes are asleep in their 30 s waits
+    started = time.monotonic()
+    worker.stop(timeout=10)
+    assert time.monotonic() - started < 2.0
+    assert worker._thread is not None and not worker._thread.is_alive()
+
+
+def test_an_idle_worker_stops_when_asked_on_its_own_loop(tmp_path: Path) -> None:
+    # What `updown worker`'s signal handler does: stop() from a task on the loop running the worker.
+    worker = _idle_worker(tmp_path)
+
+    async def main() -> float:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            await anyio.sleep(0.3)
+            started = time.monotonic()
+            worker.stop(timeout=0)
+        return time.monotonic() - started
+
+    assert anyio.run(main) < 2.0
+
+
+def test_a_worker_stopped_before_it_runs_returns_at_once(tmp_path: Path) -> None:
+    worker = _idle_worker(tmp_path)
+    worker.stop(timeout=0)
+    started = time.monotonic()
+    anyio.run(worker.run)
+    assert time.monotonic() - started < 2.0
