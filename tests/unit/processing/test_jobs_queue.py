@@ -206,7 +206,8 @@ def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(tmp_path: P
     started = time.monotonic()
     worker.stop(timeout=10)
     assert time.monotonic() - started < 2.0
-    assert worker._thread is not None and not worker._thread.is_alive()
+    assert worker._thread is not None
+    assert not worker._thread.is_alive()
 
 
 def test_an_idle_worker_stops_when_asked_on_its_own_loop(tmp_path: Path) -> None:
