@@ -53,6 +53,7 @@ from updown.processing.queue import (
     describe_error,
     run_definition,
 )
+from updown.processing.stopping import Stopping
 
 log = logging.getLogger("updown.worker")
 
@@ -245,7 +246,7 @@ class ProcrastinateWorker:
         self.registry = registry
         self.options = options
         self.stats = WorkerStats()
-        self._stop = threading.Event()
+        self._stop = Stopping()
         self._thread: threading.Thread | None = None
         self._worker: pworker.Worker | None = None
         self.ran = 0
@@ -297,6 +298,7 @@ class ProcrastinateWorker:
         )
 
     async def run(self) -> None:
+        self._stop.attach()
         app = self._app()
         async with app.open_async():
             self._worker = self._procrastinate_worker(app, wait=True)
@@ -324,8 +326,7 @@ class ProcrastinateWorker:
 
     async def _watch_stop(self, worker: pworker.Worker) -> None:
         # procrastinate's run() forgets a stop() that came before it started: ask again from here.
-        while not self._stop.is_set():  # noqa: ASYNC110 - a threading.Event, set from other threads
-            await asyncio.sleep(0.05)
+        await self._stop.wait()
         worker.stop()  # type: ignore[no-untyped-call]
 
     async def _periodic(self) -> None:
@@ -334,7 +335,7 @@ class ProcrastinateWorker:
                 await anyio.to_thread.run_sync(self.options.periodic)
             except Exception:
                 log.exception("worker: periodic work failed")
-            await asyncio.sleep(self.options.periodic_interval)
+            await self._stop.sleep(self.options.periodic_interval)
 
     async def _recover(self, app: App) -> None:
         while not self._stop.is_set():
@@ -342,7 +343,7 @@ class ProcrastinateWorker:
                 await self.recover_stalled(app)
             except Exception:
                 log.exception("worker: retrieving stalled jobs failed")
-            await asyncio.sleep(max(self.queue.stalled_worker_timeout / 3, 0.5))
+            await self._stop.sleep(max(self.queue.stalled_worker_timeout / 3, 0.5))
 
     async def recover_stalled(self, app: App) -> int:
         """Jobs running on workers whose heartbeat stopped: retried, or failed after their last try."""

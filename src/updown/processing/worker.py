@@ -11,12 +11,10 @@ import logging
 import threading
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
-from anyio.lowlevel import EventLoopToken
 
 from updown.processing.jobs import Claimed, JobQueue
 from updown.processing.queue import Registry, WorkerOptions, WorkerStats, describe_error, run_definition
+from updown.processing.stopping import Stopping
 
 log = logging.getLogger("updown.worker")
 
@@ -29,14 +27,9 @@ class Worker:
         self.registry = registry
         self.options = options
         self.stats = WorkerStats()
-        self._stop = threading.Event()
+        self._stop = Stopping()
         self._thread: threading.Thread | None = None
         self._lanes = 0
-        # While `run` runs: the event its lanes and its waits sleep on, and its loop, so `stop`
-        # (called from another thread) wakes them at once instead of each polling the flag.
-        self._wake: anyio.Event | None = None
-        self._token: EventLoopToken | None = None
-        self._loop_thread = 0
 
     @property
     def stopping(self) -> bool:
@@ -76,11 +69,7 @@ class Worker:
     async def run(self) -> None:
         """Runs until :meth:`stop`, then lets jobs in hand finish for ``shutdown_timeout`` seconds."""
         lanes_done = anyio.Event()
-        self._wake = wake = anyio.Event()
-        self._token = anyio.lowlevel.current_token()
-        self._loop_thread = threading.get_ident()
-        if self._stop.is_set():  # stopped before the loop was there to wake
-            wake.set()
+        self._stop.attach()
 
         async def lane() -> None:
             self._lanes += 1
@@ -94,7 +83,7 @@ class Worker:
                         log.exception("worker: claiming a job failed")
                         busy = False
                     if not busy:
-                        await _sleep_unless(wake, self.options.poll_interval)
+                        await self._stop.sleep(self.options.poll_interval)
             finally:
                 self._lanes -= 1
                 if self._lanes == 0:
@@ -106,13 +95,13 @@ class Worker:
                     await anyio.to_thread.run_sync(self.options.periodic)
                 except Exception:
                     log.exception("worker: periodic work failed")
-                await _sleep_unless(wake, self.options.periodic_interval)
+                await self._stop.sleep(self.options.periodic_interval)
 
         async with anyio.create_task_group() as tg:
             for _ in range(self.options.concurrency):
                 tg.start_soon(lane)
             tg.start_soon(periodic)
-            await wake.wait()
+            await self._stop.wait()
             with anyio.move_on_after(self.options.shutdown_timeout):
                 await lanes_done.wait()
             tg.cancel_scope.cancel()
@@ -124,30 +113,5 @@ class Worker:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._wake_loop()
         if self._thread is not None:
             self._thread.join(timeout)
-
-    def _wake_loop(self) -> None:
-        """Sets the running loop's wake event, from whichever thread `stop` is called in.
-
-        (It used to be a flag each lane and `run` looked at every 50 ms: 40 wakeups a second with one
-        lane, each taking the GIL from the request loop; an idle `updown serve` worker used 1.9% of a
-        core, 0.5% since.)
-        """
-        wake, token = self._wake, self._token
-        if wake is None or token is None:
-            return  # not running: `run` sees the flag when it starts
-        if threading.get_ident() == self._loop_thread:
-            wake.set()  # on the worker's own loop (`updown worker`'s signal handler)
-            return
-        try:
-            anyio.from_thread.run_sync(wake.set, token=token)
-        except RuntimeError:
-            wake.set()  # the loop has ended: nothing is waiting on it
-
-
-async def _sleep_unless(wake: anyio.Event, seconds: float) -> None:
-    """Sleeps ``seconds``, or until ``wake`` is set."""
-    with anyio.move_on_after(seconds):
-        await wake.wait()
