@@ -37,7 +37,10 @@ ROUNDS = 5
 GET_ROUNDS = 9
 ACCESS_KEY = "AKIABENCHDATAPLANE01"
 SECRET_KEY = "bench-dataplane-secret-0123456789abcdef"
-RSS_GOAL_MIB = 100.0
+# Streaming holds a transfer to its buffers: one 16 MiB hash/write ring and 1 MiB receive buffers
+# for a PUT, 256 KiB pieces for a GET. The worker's resting RSS (~100 MiB, the frameworks) is
+# held by tests/e2e/test_serve_memory.py, not here.
+RSS_RISE_GOAL_MIB = 32.0
 
 
 def _request(port: int, head: str) -> socket.socket:
@@ -227,8 +230,9 @@ def run(quick: bool = False) -> list[Row]:
                 raise RuntimeError(f"upload ETags {etags} are not the MD5 {digest}")
 
     def rss_note(r: list[float]) -> str:
-        verdict = "ok" if r[1] < RSS_GOAL_MIB else "ABOVE GOAL"
-        return f"goal < {RSS_GOAL_MIB:g} MiB {verdict}; baseline {r[0]:.0f} MiB, rise {r[1] - r[0]:+.0f} MiB"
+        rise = r[1] - r[0]
+        verdict = "ok" if rise < RSS_RISE_GOAL_MIB else "ABOVE GOAL"
+        return f"rise {rise:+.0f} MiB over {r[0]:.0f} MiB at rest, goal < {RSS_RISE_GOAL_MIB:g} MiB {verdict}"
 
     gib, mib = 1024 * MIB, MIB
     ceiling = [min(m, d) for m, d in zip(put["md5"], put["disk"], strict=True)]
