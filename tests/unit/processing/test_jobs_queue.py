@@ -208,6 +208,9 @@ def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(tmp_path: P
     assert time.monotonic() - started < 2.0
     assert worker._thread is not None
     assert not worker._thread.is_alive()
+    again = time.monotonic()
+    worker.stop(timeout=0)  # its loop has ended: nothing to wake, and no hang
+    assert time.monotonic() - again < 1.0
 
 
 def test_an_idle_worker_stops_when_asked_on_its_own_loop(tmp_path: Path) -> None:
