@@ -101,12 +101,14 @@ class User:
         return assert_tokens(signin(client, self.email, self.password))
 
 
+# Users made ahead, per server: keyed by its data dir, not its URL, since a later server can be
+# given the port of one already stopped (five sign-ins of another server's users failed so in CI).
 _pools: dict[str, list[User]] = {}
 
 
 def confirmed_users(client: httpx.Client, server: Server, n: int = 1, batch: int = 8) -> list[User]:
     """``n`` fresh confirmed users, made by sign-up + confirm; one outbox read per batch."""
-    pool = _pools.setdefault(server.url, [])
+    pool = _pools.setdefault(str(server.data_dir), [])
     if len(pool) < n:
         made = [User(new_email("pool"), new_password()) for _ in range(max(batch, n - len(pool)))]
         for user in made:
