@@ -6,11 +6,12 @@ streaming the file under granian (`bench.granian_floor`: the most any app served
 here); a presigned GET through nginx in front of a second `updown serve` with
 ``storage.offload = "x-accel-redirect"`` (updown decides, nginx sends the bytes) beside nginx serving
 the file directly; the first GET as a ranged request (``Range: bytes=0-``, 206) beside the bare app
-again. Uploads, interleaved the same way: a presigned PUT (stored with its MD5 ETag and
-fsynced), one single-core MD5 pass over the same bytes, nginx accepting the same PUT (WebDAV,
-no fsync; its dirty pages synced untimed), and the disk writing and fsyncing the same bytes; a PUT
-is held to MD5 (the issue's goal) and to the slower of MD5 and the disk in its round (its ceiling). One raw-socket client for everything
-(``sendfile`` up, ``recv_into`` down); each ratio is the median of the rounds' ratios; the plain
+again. Uploads, interleaved in rounds with the order rotated (`bench.common.interleaved`): a
+presigned PUT (stored with its MD5 ETag and fsynced), one single-core MD5 pass over the same bytes,
+nginx accepting the same PUT (WebDAV, no fsync; its dirty pages synced untimed), and the disk
+writing and fsyncing the same bytes; a PUT is held to MD5 (the issue's goal) and to the slower of
+MD5 and the disk in its round (its ceiling). One raw-socket client for everything (``sendfile``
+up, ``recv_into`` down); each ratio is the median of the rounds' ratios; the plain
 server's worker memory is sampled throughout.
 """
 
@@ -200,7 +201,6 @@ def run(quick: bool = False) -> list[Row]:
                 (ours_g, granian_g), (offload_g, nginx_g), (ranged_g, granian_r) = back_to_back(
                     [(ours_get, floor_get), (offload_get, nginx_get), (ranged_get, floor_get)], get_rounds
                 )
-            got = {"ours": ours_g, "granian": granian_g, "offload": offload_g, "nginx": nginx_g}
 
             # Uploads against one MD5 pass over the same bytes, interleaved, and nginx's WebDAV PUT.
             etags: list[str] = []
@@ -237,11 +237,11 @@ def run(quick: bool = False) -> list[Row]:
     gib, mib = 1024 * MIB, MIB
     ceiling = [min(m, d) for m, d in zip(put["md5"], put["disk"], strict=True)]
     return [
-        paired(f"dataplane GET {label} vs bare granian app", got["ours"], got["granian"], "GiB/s", "granian",
+        paired(f"dataplane GET {label} vs bare granian app", ours_g, granian_g, "GiB/s", "granian",
                scale=gib, goal=0.9, note="granian's ceiling: a 20-line ASGI app streaming the file"),
-        paired(f"dataplane GET {label} nginx+offload vs nginx", got["offload"], got["nginx"], "GiB/s", "nginx",
+        paired(f"dataplane GET {label} nginx+offload vs nginx", offload_g, nginx_g, "GiB/s", "nginx",
                scale=gib, goal=0.9, note="X-Accel-Redirect; nginx serving the file directly"),
-        paired(f"dataplane GET {label} vs nginx", got["ours"], got["nginx"], "GiB/s", "nginx", scale=gib),
+        paired(f"dataplane GET {label} vs nginx", ours_g, nginx_g, "GiB/s", "nginx", scale=gib),
         paired(f"dataplane GET {label} ranged (bytes=0-) vs granian", ranged_g, granian_r, "GiB/s",
                "granian", scale=gib),
         paired(f"dataplane PUT {label} (MD5 ETag, fsync)", put["ours"], put["md5"], "MiB/s", "md5 1 core",

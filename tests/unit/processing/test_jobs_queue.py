@@ -183,24 +183,22 @@ def test_health_listener_answers_healthz_metrics_and_nothing_else() -> None:
     anyio.run(main)
 
 
-def _idle_worker(tmp_path: Path) -> Worker:
-    db = Database(f"sqlite:///{tmp_path / 'idle.db'}")
-    db.migrate()
+@pytest.fixture
+def worker(queue: JobQueue) -> Worker:
+    """An idle worker: polls and periodic work 30 s apart, so only a stop can end its waits in time."""
     reg = Registry()
 
     async def handler(_payload: Mapping[str, Any]) -> None:
         return None
 
     reg.register("k", handler, RetryPolicy())
-    # Polls and periodic work far apart: only the wake event can end the waits in time.
     options = WorkerOptions(
         concurrency=2, poll_interval=30.0, shutdown_timeout=5.0, periodic=lambda: None, periodic_interval=30.0
     )
-    return Worker(JobQueue(db, FrozenClock(1_800_000_000.0), lease=60, max_attempts=2), reg, options)
+    return Worker(queue, reg, options)
 
 
-def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(tmp_path: Path) -> None:
-    worker = _idle_worker(tmp_path)
+def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(worker: Worker) -> None:
     worker.start_thread()
     time.sleep(0.3)  # the lanes are asleep in their 30 s waits
     started = time.monotonic()
@@ -213,9 +211,8 @@ def test_an_idle_worker_stops_at_once_when_asked_from_another_thread(tmp_path: P
     assert time.monotonic() - again < 1.0
 
 
-def test_an_idle_worker_stops_when_asked_on_its_own_loop(tmp_path: Path) -> None:
+def test_an_idle_worker_stops_when_asked_on_its_own_loop(worker: Worker) -> None:
     # What `updown worker`'s signal handler does: stop() from a task on the loop running the worker.
-    worker = _idle_worker(tmp_path)
 
     async def main() -> float:
         async with anyio.create_task_group() as tg:
@@ -228,8 +225,7 @@ def test_an_idle_worker_stops_when_asked_on_its_own_loop(tmp_path: Path) -> None
     assert anyio.run(main) < 2.0
 
 
-def test_a_worker_stopped_before_it_runs_returns_at_once(tmp_path: Path) -> None:
-    worker = _idle_worker(tmp_path)
+def test_a_worker_stopped_before_it_runs_returns_at_once(worker: Worker) -> None:
     worker.stop(timeout=0)
     started = time.monotonic()
     anyio.run(worker.run)
