@@ -38,7 +38,7 @@ ROUNDS = 5
 GET_ROUNDS = 9
 ACCESS_KEY = "AKIABENCHDATAPLANE01"
 SECRET_KEY = "bench-dataplane-secret-0123456789abcdef"
-# Streaming holds a transfer to its buffers: one 16 MiB hash/write ring and 1 MiB receive buffers
+# Streaming holds a transfer to its buffers: one 16 MiB hash/write ring and 2 MiB receive buffers
 # for a PUT, 256 KiB pieces for a GET. The worker's resting RSS (~100 MiB, the frameworks) is
 # held by tests/e2e/test_serve_memory.py, not here.
 RSS_RISE_GOAL_MIB = 32.0
